@@ -1,0 +1,127 @@
+"""LightningCLI front door: YAML configs, short flags, and fit followed by a test of the best checkpoint."""
+
+from __future__ import annotations
+
+import json
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+from lightning.pytorch import Trainer
+from lightning.pytorch.callbacks import ModelCheckpoint, ModelSummary
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+
+from lightning_seq.callbacks import EpochTimer
+from lightning_seq.data import ReutersDataModule
+from lightning_seq.module import SequenceClassifier
+
+# Short aliases for the settings people change most; each expands in place to its full key,
+# so it overrides a --config given before it and is overridden by one given after it.
+SHORT_FLAGS = {
+    "--cell": "--model.cell",
+    "--bidirectional": "--model.bidirectional",
+    "--hidden_size": "--model.hidden_size",
+    "--num_layers": "--model.num_layers",
+    "--accelerator": "--trainer.accelerator",
+    "--devices": "--trainer.devices",
+    "--precision": "--trainer.precision",
+    "--max_epochs": "--trainer.max_epochs",
+    "--batch_size": "--data.batch_size",
+    "--data_dir": "--data.data_dir",
+}
+_SWITCHES = {"--bidirectional"}  # may be given without a value, meaning true
+
+DESCRIPTION = (
+    "Train a recurrent classifier on Reuters newswire topics, then test its best checkpoint.\n"
+    "Short flags: "
+    + ", ".join(f"{short} (= {full})" for short, full in SHORT_FLAGS.items())
+    + ".\nExample: python scripts/fit.py --config configs/gru.yaml --cell lstm --bidirectional --max_epochs 3"
+)
+
+
+def expand_short_flags(args: list[str]) -> list[str]:
+    """Rewrite ``--cell lstm`` to ``--model.cell lstm`` (and so on), keeping the order of ``args``."""
+    expanded = []
+    for position, arg in enumerate(args):
+        name, equals, value = arg.partition("=")
+        if name not in SHORT_FLAGS:
+            expanded.append(arg)
+            continue
+        expanded.append(SHORT_FLAGS[name] + equals + value)
+        following = args[position + 1] if position + 1 < len(args) else "-"
+        if name in _SWITCHES and not equals and following.startswith("-"):
+            expanded.append("true")
+    return expanded
+
+
+class SeqCLI(LightningCLI):
+    """Links the DataModule's vocabulary and classes into the model, and configures checkpointing."""
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        parser.link_arguments("data.vocab_size", "model.vocab_size", apply_on="instantiate")
+        parser.link_arguments("data.num_classes", "model.num_classes", apply_on="instantiate")
+        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.set_defaults(
+            {
+                "checkpoint.monitor": "val/acc",
+                "checkpoint.mode": "max",
+                "checkpoint.save_last": True,
+                "checkpoint.filename": "best-epoch{epoch:02d}-val_acc{val/acc:.4f}",
+                "checkpoint.auto_insert_metric_name": False,
+            }
+        )
+        parser.add_lightning_class_args(ModelSummary, "summary")
+        parser.set_defaults({"summary.max_depth": 2})  # embedding, encoder and head with their parameter counts
+        parser.add_lightning_class_args(EpochTimer, "epoch_timer")
+        parser.add_argument(
+            "--ckpt_path", type=str | None, default=None, help="Resume fitting from this checkpoint file."
+        )
+
+
+def fit_main(args: list[str] | None = None) -> dict[str, float]:
+    """``scripts/fit.py``: fit, test the best checkpoint, write ``test_metrics.json`` to the run's log dir."""
+    warnings.filterwarnings("ignore", ".*does not have many workers.*")  # the data is an in-memory tensor
+    argv = expand_short_flags(sys.argv[1:] if args is None else args)
+    with mock.patch.object(sys, "argv", [sys.argv[0], *argv]):  # LightningCLI reads sys.argv itself
+        cli = SeqCLI(
+            SequenceClassifier,
+            ReutersDataModule,
+            run=False,
+            auto_configure_optimizers=False,  # the model takes its optimizer as an argument (model.optimizer)
+            seed_everything_default=42,
+            parser_kwargs={"description": DESCRIPTION},
+        )
+    trainer = cli.trainer
+    trainer.fit(cli.model, datamodule=cli.datamodule, ckpt_path=cli.config.ckpt_path)
+    best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+    if not best:
+        warnings.warn(
+            "No best checkpoint was recorded (was validation skipped?); testing the final weights.", stacklevel=2
+        )
+    metrics = trainer.test(cli.model, datamodule=cli.datamodule, ckpt_path=best or None)[0]
+    if trainer.is_global_zero:
+        write_run_report(trainer, metrics, best)
+    return metrics
+
+
+def write_run_report(trainer: Trainer, metrics: dict[str, float], best_checkpoint: str) -> Path:
+    """``test_metrics.json`` (the test metrics) and ``run_summary.json`` (what a results table needs)."""
+    log_dir = Path(trainer.log_dir or trainer.default_root_dir)
+    log_dir.mkdir(parents=True, exist_ok=True)
+    (log_dir / "test_metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    timer = next((cb for cb in trainer.callbacks if isinstance(cb, EpochTimer)), None)
+    seconds = timer.epoch_seconds if timer else []
+    score = trainer.checkpoint_callback.best_model_score if trainer.checkpoint_callback else None
+    summary: dict[str, Any] = {
+        "best_checkpoint": best_checkpoint or None,
+        "best_val_acc": float(score) if score is not None else None,
+        "epochs": len(seconds),
+        "seconds_per_epoch": sum(seconds) / len(seconds) if seconds else None,
+        "parameters": sum(p.numel() for p in trainer.lightning_module.parameters()),
+        "test": metrics,
+    }
+    (log_dir / "run_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    print(f"Test metrics: {json.dumps(metrics)}\nWritten to {log_dir / 'test_metrics.json'}")
+    return log_dir

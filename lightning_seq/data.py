@@ -1,0 +1,141 @@
+"""Reuters newswire topics as a LightningDataModule, split and encoded as Keras does."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import lightning as L
+import numpy as np
+from torch.utils.data import DataLoader
+
+from lightning_seq import reuters
+from lightning_seq.batching import PaddedDataset, keep_batch
+from lightning_seq.encoding import INDEX_FROM, Ragged, keras_encode
+
+Side = Literal["pre", "post"]
+
+
+class ReutersDataModule(L.LightningDataModule):
+    """Downloads (hash-verified), caches, splits and pads Reuters into batches.
+
+    Args:
+        data_dir: Directory holding ``reuters.npz`` and ``reuters_word_index.json``; defaults to
+            ``$LIGHTNING_SEQ_DATA``, else ``~/.cache/lightning_seq/data``. Missing files are downloaded there.
+        cache_dir: Where the pickle-free cache is written; defaults to ``$LIGHTNING_SEQ_CACHE``,
+            else ``~/.cache/lightning_seq``.
+        download: Download missing files; switch off to fail fast when offline.
+        num_words: Keep the ``num_words - 3`` most frequent words, the rest become OOV (id 2).
+            ``None`` keeps all 30,979 words.
+        skip_top: Map ids below this to OOV (Keras semantics: it also applies to the start token).
+        maxlen: Width every sequence is padded or truncated to.
+        padding: Side padding goes (Keras default ``pre``).
+        truncating: Side tokens are cut from when too long (Keras default ``pre``: keep the last ``maxlen``).
+        val_split: Fraction of the 8,982 training items held out for validation, drawn with ``val_seed``.
+        val_seed: Seed of the validation draw; independent of the training seed.
+        seed: Keras's shuffle seed for the train/test split; 113 reproduces ``load_data()``.
+        batch_size: Items per batch.
+        num_workers: DataLoader workers; 0 is fastest here, the data is an in-memory tensor.
+    """
+
+    def __init__(
+        self,
+        data_dir: str | None = None,
+        cache_dir: str | None = None,
+        download: bool = True,
+        num_words: int | None = None,
+        skip_top: int = 0,
+        maxlen: int = 200,
+        padding: Side = "pre",
+        truncating: Side = "pre",
+        val_split: float = 0.2,
+        val_seed: int = 0,
+        seed: int = 113,
+        batch_size: int = 128,
+        num_workers: int = 0,
+    ) -> None:
+        super().__init__()
+        if not 0.0 <= val_split < 1.0:
+            raise ValueError(f"val_split must be in [0, 1), got {val_split}")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if num_words is not None and num_words <= INDEX_FROM:
+            raise ValueError(f"num_words must be > {INDEX_FROM} (ids 0-2 are reserved) or None, got {num_words}")
+        self.save_hyperparameters()
+        self.datasets: dict[str, PaddedDataset] = {}
+        self._word_index: dict[str, int] | None = None
+
+    @property
+    def vocab_size(self) -> int:
+        """Rows the embedding needs: every id in the batches is below this."""
+        return self.hparams.num_words or reuters.FULL_VOCAB_SIZE
+
+    @property
+    def num_classes(self) -> int:
+        return reuters.NUM_CLASSES
+
+    @property
+    def topic_names(self) -> tuple[str, ...]:
+        return reuters.TOPICS
+
+    @property
+    def word_index(self) -> dict[str, int]:
+        """Keras's word -> raw id map; encoded ids are these values + 3."""
+        if self._word_index is None:
+            self._word_index = reuters.load_word_index(self.hparams.data_dir, self.hparams.download)
+        return self._word_index
+
+    def prepare_data(self) -> None:
+        self._load_raw()
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.datasets:
+            return
+        train, test = self.splits()
+        hp = self.hparams
+        pad = {"maxlen": hp.maxlen, "padding": hp.padding, "truncating": hp.truncating}
+        train, val = _holdout(train, hp.val_split, hp.val_seed)
+        self.datasets = {"train": PaddedDataset(train, **pad), "test": PaddedDataset(test, **pad)}
+        if val is not None:
+            self.datasets["val"] = PaddedDataset(val, **pad)
+
+    def splits(self) -> tuple[Ragged, Ragged]:
+        """Keras's (train, test) split, encoded but not padded."""
+        hp = self.hparams
+        return keras_encode(self._load_raw(), hp.num_words, hp.skip_top, hp.seed)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader | list:
+        return self._loader("val", shuffle=False) if "val" in self.datasets else []
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", shuffle=False)
+
+    def predict_dataloader(self) -> DataLoader:
+        return self._loader("test", shuffle=False)
+
+    def _load_raw(self) -> Ragged:
+        return reuters.load_raw(self.hparams.data_dir, self.hparams.cache_dir, self.hparams.download)
+
+    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+        if split not in self.datasets:
+            raise RuntimeError(f"call setup() before asking for the {split} dataloader")
+        workers = self.hparams.num_workers
+        return DataLoader(
+            self.datasets[split],
+            batch_size=self.hparams.batch_size,
+            shuffle=shuffle,
+            collate_fn=keep_batch,
+            num_workers=workers,
+            persistent_workers=workers > 0,
+        )
+
+
+def _holdout(train: Ragged, fraction: float, seed: int) -> tuple[Ragged, Ragged | None]:
+    """A seeded random validation draw (Keras's ``validation_split`` would take the last rows)."""
+    if fraction == 0:
+        return train, None
+    order = np.random.default_rng(seed).permutation(len(train))
+    n_val = round(len(train) * fraction)
+    return train.select(np.sort(order[n_val:])), train.select(np.sort(order[:n_val]))

@@ -1,0 +1,130 @@
+"""The recurrent classifier as a plain ``nn.Module``; training lives in ``module.py``."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from torch import Tensor, nn
+from torch.nn.utils.rnn import pack_padded_sequence
+
+from lightning_seq.encoding import PAD_ID
+
+Cell = Literal["rnn", "lstm", "gru"]
+CELLS: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+
+
+class RecurrentClassifier(nn.Module):
+    """Embedding -> (stacked, optionally bidirectional) RNN/LSTM/GRU -> final states -> linear head.
+
+    Sequences are packed, so the final state is read at each sequence's own last token and
+    a sequence's logits do not depend on how much padding its batch has, or on which side.
+
+    Args:
+        vocab_size: Embedding rows; every token id must be below it.
+        num_classes: Output logits.
+        cell: ``"rnn"`` (tanh), ``"lstm"`` or ``"gru"``.
+        embedding_dim: Width of the word vectors.
+        hidden_size: Width of the recurrent state, per direction.
+        num_layers: Stacked recurrent layers.
+        bidirectional: Also read each sequence backwards; the head sees both final states.
+        dropout: Dropout between stacked layers and before the head.
+    """
+
+    def __init__(
+        self,
+        vocab_size: int,
+        num_classes: int,
+        cell: Cell = "lstm",
+        embedding_dim: int = 128,
+        hidden_size: int = 64,
+        num_layers: int = 1,
+        bidirectional: bool = False,
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        if cell not in CELLS:
+            raise ValueError(f"unknown cell {cell!r}: choose one of {', '.join(CELLS)}")
+        sizes = {"vocab_size": vocab_size, "num_classes": num_classes, "embedding_dim": embedding_dim}
+        sizes |= {"hidden_size": hidden_size, "num_layers": num_layers}
+        for name, value in sizes.items():
+            if value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value}")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        self.vocab_size = vocab_size
+        self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=PAD_ID)
+        self.encoder = CELLS[cell](
+            embedding_dim,
+            hidden_size,
+            num_layers=num_layers,
+            batch_first=True,
+            bidirectional=bidirectional,
+            dropout=dropout if num_layers > 1 else 0.0,  # torch warns about inter-layer dropout with 1 layer
+        )
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(hidden_size * (2 if bidirectional else 1), num_classes)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """The usual recurrent initialisation (also Keras's), which learns far faster than torch's defaults.
+
+        Small uniform word vectors, Glorot input weights and orthogonal recurrent weights per gate,
+        zero biases, and an LSTM forget-gate bias of 1 so that early gradients flow through time.
+        Measured on the validation split: GRU(64) after 5 epochs at lr 1e-3, 0.50 with torch's defaults, 0.58 with this.
+        """
+        nn.init.uniform_(self.embedding.weight, -0.05, 0.05)
+        with torch.no_grad():
+            self.embedding.weight[PAD_ID].zero_()
+        hidden = self.encoder.hidden_size
+        for name, weight in self.encoder.named_parameters():
+            if name.startswith("bias"):
+                nn.init.zeros_(weight)
+                if isinstance(self.encoder, nn.LSTM) and name.startswith("bias_ih"):
+                    nn.init.ones_(weight[hidden : 2 * hidden])  # gate order i, f, g, o
+                continue
+            init = nn.init.xavier_uniform_ if name.startswith("weight_ih") else nn.init.orthogonal_
+            for gate in weight.split(hidden):
+                init(gate)
+
+    def forward(self, tokens: Tensor) -> Tensor:
+        """Logits ``(batch, num_classes)`` for ``tokens`` ``(batch, time)``, padded with 0 on either side."""
+        aligned, lengths = self._left_align(tokens)
+        packed = pack_padded_sequence(self.embedding(aligned), lengths.cpu(), batch_first=True, enforce_sorted=False)
+        _, state = self.encoder(packed)
+        hidden = state[0] if isinstance(state, tuple) else state  # an LSTM's state is (h, c)
+        return self.head(self.dropout(self._last_layer(hidden)))
+
+    def _last_layer(self, hidden: Tensor) -> Tensor:
+        """``(layers * directions, batch, hidden)`` -> the top layer's directions side by side."""
+        directions = 2 if self.encoder.bidirectional else 1
+        top = hidden.view(self.encoder.num_layers, directions, hidden.size(1), hidden.size(2))[-1]
+        return top.transpose(0, 1).reshape(hidden.size(1), directions * hidden.size(2))
+
+    def _left_align(self, tokens: Tensor) -> tuple[Tensor, Tensor]:
+        """Rotate each row so its tokens come first (packing wants that); check the ids on the way."""
+        if tokens.dim() != 2 or tokens.size(0) == 0 or tokens.size(1) == 0:
+            raise ValueError(f"tokens must be a non-empty (batch, time) tensor, got shape {tuple(tokens.shape)}")
+        if tokens.dtype not in (torch.int64, torch.int32):
+            raise TypeError(f"tokens must be integer ids (int64), got {tokens.dtype}")
+        tokens = tokens.long()
+        mask = tokens != PAD_ID
+        lengths = mask.sum(dim=1)
+        width = tokens.size(1)
+        positions = torch.arange(width, device=tokens.device)
+        shift = (positions + mask.int().argmax(dim=1, keepdim=True)) % width
+        aligned = tokens.gather(1, shift)
+        misplaced = ((aligned != PAD_ID) != (positions < lengths.unsqueeze(1))).any(dim=1)
+        low, high, shortest, broken = torch.stack([tokens.min(), tokens.max(), lengths.min(), misplaced.sum()]).tolist()
+        if low < 0 or high >= self.vocab_size:
+            raise ValueError(
+                f"token ids must be in [0, {self.vocab_size}) for this model's vocab_size, got ids in [{low}, {high}]; "
+                "encode the data with the same num_words the model was built with"
+            )
+        if shortest == 0:
+            empty = torch.nonzero(lengths == 0).flatten().tolist()
+            raise ValueError(f"rows {empty} hold only padding (id 0): an empty text cannot be classified")
+        if broken:
+            rows = torch.nonzero(misplaced).flatten().tolist()
+            raise ValueError(f"rows {rows} have padding (id 0) inside the text; pad on one side only")
+        return aligned, lengths

@@ -1,0 +1,91 @@
+"""The LightningModule: training, evaluation, metrics and the optimizer around the classifier."""
+
+from __future__ import annotations
+
+import lightning as L
+import torch
+from lightning.pytorch.cli import OptimizerCallable
+from torch import Tensor
+from torch.nn import functional as F
+from torchmetrics import MetricCollection
+from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
+
+from lightning_seq.batching import Batch
+from lightning_seq.model import Cell, RecurrentClassifier
+
+
+class SequenceClassifier(L.LightningModule):
+    """Trains a :class:`RecurrentClassifier`; logs loss, accuracy and macro-F1 under ``train/``, ``val/``, ``test/``.
+
+    Args:
+        vocab_size: Linked from the DataModule by the CLI; never typed by hand there.
+        num_classes: Linked from the DataModule by the CLI.
+        cell: ``"rnn"``, ``"lstm"`` or ``"gru"``.
+        embedding_dim: Width of the word vectors.
+        hidden_size: Width of the recurrent state, per direction.
+        num_layers: Stacked recurrent layers.
+        bidirectional: Read each sequence in both directions.
+        dropout: Dropout between stacked layers and before the head.
+        optimizer: Builds the optimizer from the parameters; in a config a class path with its
+            init args (``torch.optim.Adam`` with ``lr: 0.001`` by default, as in Keras).
+    """
+
+    def __init__(
+        self,
+        vocab_size: int,
+        num_classes: int,
+        cell: Cell = "lstm",
+        embedding_dim: int = 128,
+        hidden_size: int = 64,
+        num_layers: int = 1,
+        bidirectional: bool = False,
+        dropout: float = 0.0,
+        optimizer: OptimizerCallable = torch.optim.Adam,
+    ) -> None:
+        super().__init__()
+        # The optimizer factory stays out of the checkpoint so that checkpoints load with
+        # torch.load(weights_only=True); the run's config.yaml records which optimizer was used.
+        self.save_hyperparameters(ignore=["optimizer"])
+        self.net = RecurrentClassifier(
+            vocab_size, num_classes, cell, embedding_dim, hidden_size, num_layers, bidirectional, dropout
+        )
+        self.optimizer = optimizer
+        metrics = MetricCollection(
+            {
+                # torchmetrics' multiclass accuracy averages per class by default; "micro" is plain accuracy.
+                "acc": MulticlassAccuracy(num_classes, average="micro"),
+                "f1_macro": MulticlassF1Score(num_classes, average="macro"),
+            }
+        )
+        self.train_metrics = metrics.clone(prefix="train/")
+        self.val_metrics = metrics.clone(prefix="val/")
+        self.test_metrics = metrics.clone(prefix="test/")
+
+    def forward(self, tokens: Tensor) -> Tensor:
+        return self.net(tokens)
+
+    def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
+        return self._evaluate(batch, "train", self.train_metrics)
+
+    def validation_step(self, batch: Batch, batch_idx: int) -> None:
+        self._evaluate(batch, "val", self.val_metrics)
+
+    def test_step(self, batch: Batch, batch_idx: int) -> None:
+        self._evaluate(batch, "test", self.test_metrics)
+
+    def predict_step(self, batch: Batch, batch_idx: int) -> Tensor:
+        """Class probabilities."""
+        return self(batch.tokens).softmax(dim=-1)
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return self.optimizer(self.parameters())
+
+    def _evaluate(self, batch: Batch, stage: str, metrics: MetricCollection) -> Tensor:
+        logits = self(batch.tokens)
+        loss = F.cross_entropy(logits, batch.labels)
+        size = len(batch.labels)
+        training = stage == "train"
+        self.log(f"{stage}/loss", loss, on_step=training, on_epoch=True, prog_bar=True, batch_size=size)
+        metrics(logits, batch.labels)
+        self.log_dict(metrics, on_step=False, on_epoch=True, prog_bar=stage == "val", batch_size=size)
+        return loss

@@ -1,0 +1,95 @@
+"""The front door: scripts/fit.py end to end, short flags, overrides, --print_config, errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from lightning_seq.cli import expand_short_flags, fit_main
+
+from .conftest import CONFIGS, REPO_ROOT
+
+SUBSET = [
+    "--trainer.limit_train_batches", "3", "--trainer.limit_val_batches", "2", "--trainer.limit_test_batches", "2",
+    "--trainer.enable_progress_bar", "false",
+]  # fmt: skip
+
+
+def printed_config(capsys: pytest.CaptureFixture, args: list[str]) -> dict:
+    with pytest.raises(SystemExit) as exit_:
+        fit_main([*args, "--print_config"])
+    assert exit_.value.code in (0, None)
+    return yaml.safe_load(capsys.readouterr().out)
+
+
+def test_short_flags_expand_in_place() -> None:
+    args = ["--config", "a.yaml", "--cell", "gru", "--bidirectional", "--precision=bf16-mixed", "--max_epochs", "3"]
+    assert expand_short_flags(args) == [
+        "--config", "a.yaml", "--model.cell", "gru", "--model.bidirectional", "true",
+        "--trainer.precision=bf16-mixed", "--trainer.max_epochs", "3",
+    ]  # fmt: skip
+    assert expand_short_flags(["--bidirectional", "false"]) == ["--model.bidirectional", "false"]
+    assert expand_short_flags(["--bidirectional"]) == ["--model.bidirectional", "true"]
+
+
+def test_fit_script_writes_checkpoints_events_and_test_metrics(tmp_path: Path) -> None:
+    """The exact front-door command, as a user runs it, on a subset of the real data."""
+    command = [sys.executable, str(REPO_ROOT / "scripts" / "fit.py"), "--config", str(CONFIGS / "gru.yaml")]
+    command += ["--max_epochs", "2", "--hidden_size", "16", *SUBSET]
+    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+
+    run = tmp_path / "lightning_logs" / "gru" / "version_0"
+    checkpoints = sorted(p.name for p in (run / "checkpoints").iterdir())
+    assert "last.ckpt" in checkpoints and any(name.startswith("best-epoch") for name in checkpoints)
+    assert list(run.glob("events.out.tfevents.*"))
+    metrics = json.loads((run / "test_metrics.json").read_text())
+    assert set(metrics) == {"test/loss", "test/acc", "test/f1_macro"}
+    assert all(0.0 <= metrics[key] <= 1.0 for key in ("test/acc", "test/f1_macro"))
+    summary = json.loads((run / "run_summary.json").read_text())
+    assert summary["epochs"] == 2 and summary["seconds_per_epoch"] > 0 and summary["test"] == metrics
+    hparams = yaml.safe_load((run / "hparams.yaml").read_text())
+    assert hparams["vocab_size"] == 10000 and hparams["num_classes"] == 46  # linked from the DataModule
+    assert hparams["hidden_size"] == 16
+    assert "Test metrics:" in result.stdout
+    assert "net.encoder" in result.stderr  # the model summary with parameter counts (Lightning logs it)
+
+
+def test_short_flags_train_the_requested_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    args = ["--cell", "lstm", "--bidirectional", "--hidden_size", "8", "--max_epochs", "1", "--batch_size", "64"]
+    metrics = fit_main([*args, "--data.num_words", "10000", "--accelerator", "cpu", *SUBSET])
+    assert set(metrics) == {"test/loss", "test/acc", "test/f1_macro"}
+    saved = yaml.safe_load((tmp_path / "lightning_logs" / "version_0" / "config.yaml").read_text())
+    assert saved["model"]["cell"] == "lstm" and saved["model"]["bidirectional"] is True
+    assert saved["data"]["batch_size"] == 64
+
+
+def test_overrides_and_layering_follow_argument_order(capsys: pytest.CaptureFixture) -> None:
+    config = printed_config(
+        capsys, ["--config", str(CONFIGS / "gru.yaml"), "--model.hidden_size", "128", "--cell", "lstm"]
+    )
+    assert config["model"]["hidden_size"] == 128 and config["model"]["cell"] == "lstm"
+    assert config["trainer"]["max_epochs"] == 5
+    config = printed_config(capsys, ["--cell", "lstm", "--config", str(CONFIGS / "gru.yaml")])
+    assert config["model"]["cell"] == "gru"  # a config given later wins, as with any LightningCLI option
+
+
+@pytest.mark.parametrize(
+    ("args", "complaint"),
+    [
+        (["--model.hiden_size", "8"], "hiden_size"),
+        (["--cell", "transformer"], "Expected a typing.Literal['rnn', 'lstm', 'gru']"),
+        (["--config", "configs/missing.yaml"], "missing.yaml"),
+    ],
+)
+def test_bad_options_are_refused_by_name(args: list[str], complaint: str, capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        fit_main(args)
+    assert exit_.value.code != 0
+    assert complaint in capsys.readouterr().err

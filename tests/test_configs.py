@@ -1,0 +1,56 @@
+"""Every shipped YAML parses through the real CLI; the seed presets keep the seed's setup."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from lightning_seq.cli import fit_main
+
+from .conftest import CONFIGS
+
+MODEL_CONFIGS = sorted(CONFIGS.glob("*.yaml"))
+TRAINER_OVERLAYS = sorted((CONFIGS / "trainer").glob("*.yaml"))
+
+
+def parse(capsys: pytest.CaptureFixture, *configs: Path) -> dict:
+    args = [item for config in configs for item in ("--config", str(config))]
+    with pytest.raises(SystemExit) as exit_:
+        fit_main([*args, "--print_config"])
+    assert exit_.value.code in (0, None), capsys.readouterr().err
+    return yaml.safe_load(capsys.readouterr().out)
+
+
+def test_every_yaml_is_covered() -> None:
+    shipped = set(CONFIGS.rglob("*.yaml"))
+    assert shipped == set(MODEL_CONFIGS) | set(TRAINER_OVERLAYS)
+    assert {p.stem for p in MODEL_CONFIGS} >= {"rnn", "lstm", "gru", "bilstm", "bigru"}
+    assert {p.stem for p in TRAINER_OVERLAYS} >= {"cpu", "gpu", "bf16-mixed", "16-mixed"}
+
+
+@pytest.mark.parametrize("config", MODEL_CONFIGS, ids=lambda p: p.stem)
+def test_model_config_parses(config: Path, capsys: pytest.CaptureFixture) -> None:
+    parsed = parse(capsys, config)
+    name = config.stem
+    assert parsed["model"]["cell"] == name.removeprefix("bi")
+    assert parsed["model"]["bidirectional"] is name.startswith("bi")
+    assert parsed["trainer"]["logger"]["init_args"]["name"] == name
+
+
+@pytest.mark.parametrize("name", ["lstm", "gru"])
+def test_seed_presets_keep_the_seed_setup(name: str, capsys: pytest.CaptureFixture) -> None:
+    parsed = parse(capsys, CONFIGS / f"{name}.yaml")
+    assert parsed["model"]["hidden_size"] == 64 and parsed["model"]["optimizer"]["class_path"] == "torch.optim.Adam"
+    assert parsed["trainer"]["max_epochs"] == 5
+    data = parsed["data"]
+    assert (data["batch_size"], data["val_split"], data["maxlen"]) == (128, 0.2, 200)
+
+
+@pytest.mark.parametrize("overlay", TRAINER_OVERLAYS, ids=lambda p: p.stem)
+def test_trainer_overlay_layers_on_a_model_config(overlay: Path, capsys: pytest.CaptureFixture) -> None:
+    parsed = parse(capsys, CONFIGS / "gru.yaml", overlay)
+    expected = yaml.safe_load(overlay.read_text())["trainer"]
+    assert {key: parsed["trainer"][key] for key in expected} == expected
+    assert parsed["model"]["cell"] == "gru"  # the overlay touched only the trainer

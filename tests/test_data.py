@@ -1,0 +1,85 @@
+"""ReutersDataModule on the real data: splits, batches, properties, argument errors."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from lightning_seq.batching import Batch, PaddedDataset
+from lightning_seq.data import ReutersDataModule
+
+
+def test_keras_split_with_seeded_validation(datamodule: ReutersDataModule) -> None:
+    sizes = {name: len(dataset) for name, dataset in datamodule.datasets.items()}
+    assert sizes == {"train": 7186, "val": 1796, "test": 2246}  # 8,982 Keras train = 7,186 + 1,796
+
+
+def test_validation_draw_partitions_keras_train_and_is_seeded(datamodule: ReutersDataModule, cache_dir: Path) -> None:
+    keras_train, _ = datamodule.splits()
+    everything = Counter(map(tuple, PaddedDataset(keras_train, maxlen=200).tokens.tolist()))
+    parts = Counter()
+    for split in ("train", "val"):
+        parts.update(map(tuple, datamodule.datasets[split].tokens.tolist()))
+    assert parts == everything  # together exactly Keras's 8,982 training wires, none twice
+
+    same = ReutersDataModule(cache_dir=str(cache_dir), num_words=10000)
+    other = ReutersDataModule(cache_dir=str(cache_dir), num_words=10000, val_seed=1)
+    same.setup(), other.setup()
+    assert torch.equal(same.datasets["val"].tokens, datamodule.datasets["val"].tokens)
+    assert not torch.equal(other.datasets["val"].tokens, datamodule.datasets["val"].tokens)
+
+
+def test_batches_carry_ids_lengths_and_labels(datamodule: ReutersDataModule) -> None:
+    batch = next(iter(datamodule.train_dataloader()))
+    assert isinstance(batch, Batch)
+    assert batch.tokens.shape == (128, 200) and batch.tokens.dtype == torch.int64
+    assert torch.equal(batch.lengths, (batch.tokens != 0).sum(dim=1))
+    assert int(batch.tokens.max()) < datamodule.vocab_size
+    assert batch.labels.min() >= 0 and batch.labels.max() < 46
+    # 'pre' padding: every row ends with a real token, and the start token sits right after the padding
+    assert torch.all(batch.tokens[:, -1] != 0)
+
+
+def test_post_padding_and_truncation_options(cache_dir: Path) -> None:
+    module = ReutersDataModule(cache_dir=str(cache_dir), num_words=10000, maxlen=50, padding="post", truncating="post")
+    module.setup()
+    test = module.datasets["test"]
+    assert test.tokens.shape == (2246, 50)
+    assert torch.all(test.tokens[:, 0] == 1)  # post-truncation keeps each newswire's start token
+    assert int(test.lengths.max()) == 50 and int(test.lengths.min()) >= 2
+
+
+def test_properties(datamodule: ReutersDataModule) -> None:
+    assert datamodule.vocab_size == 10000
+    assert ReutersDataModule().vocab_size == 30983  # the full vocabulary: raw ids up to 30,979, shifted by 3
+    assert datamodule.num_classes == 46 and len(datamodule.topic_names) == 46
+    assert datamodule.topic_names[3] == "earn" and datamodule.topic_names[45] == "lead"
+    assert datamodule.word_index["the"] == 1
+
+
+def test_label_counts_match_the_data_readme(datamodule: ReutersDataModule) -> None:
+    train, test = datamodule.splits()
+    counts = np.bincount(np.concatenate([train.labels, test.labels]), minlength=46)
+    assert counts[3] == 3972 and counts[4] == 2423 and counts[19] == 682 and counts.min() == 16
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"val_split": 1.0}, r"val_split must be in \[0, 1\)"),
+        ({"batch_size": 0}, "batch_size must be >= 1"),
+        ({"num_words": 2}, "num_words must be > 3"),
+    ],
+)
+def test_bad_arguments(kwargs: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        ReutersDataModule(**kwargs)
+
+
+def test_dataloader_before_setup_is_a_clear_error() -> None:
+    with pytest.raises(RuntimeError, match=r"call setup\(\) before"):
+        ReutersDataModule().train_dataloader()

@@ -1,0 +1,44 @@
+"""CUDA (cuDNN kernels) in every precision; skipped cleanly on machines without a GPU."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning as L
+import pytest
+import torch
+
+from lightning_seq.data import ReutersDataModule
+from lightning_seq.module import SequenceClassifier
+
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+@needs_cuda
+@pytest.mark.gpu
+@pytest.mark.parametrize("precision", ["32-true", "bf16-mixed", "16-mixed"])
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_trains_on_gpu(
+    datamodule: ReutersDataModule, tmp_path: Path, precision: str, cell: str, bidirectional: bool
+) -> None:
+    assert torch.backends.cudnn.is_available()
+    model = SequenceClassifier(datamodule.vocab_size, datamodule.num_classes, cell=cell, bidirectional=bidirectional)
+    trainer = L.Trainer(
+        accelerator="gpu", devices=1, precision=precision, fast_dev_run=3, logger=False,
+        enable_progress_bar=False, default_root_dir=tmp_path,
+    )  # fmt: skip
+    trainer.fit(model, datamodule=datamodule)
+    assert torch.isfinite(trainer.callback_metrics["train/loss"])
+    assert next(model.parameters()).is_cuda
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_bf16_mixed_on_cpu(datamodule: ReutersDataModule, tmp_path: Path, cell: str) -> None:
+    model = SequenceClassifier(datamodule.vocab_size, datamodule.num_classes, cell=cell, hidden_size=16)
+    trainer = L.Trainer(
+        accelerator="cpu", precision="bf16-mixed", fast_dev_run=2, logger=False,
+        enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path,
+    )  # fmt: skip
+    trainer.fit(model, datamodule=datamodule)
+    assert torch.isfinite(trainer.callback_metrics["train/loss"])

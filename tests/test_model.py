@@ -1,0 +1,88 @@
+"""The plain-PyTorch classifier: shapes for every cell, padding invariance, clear errors."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from lightning_seq.model import CELLS, RecurrentClassifier
+
+VOCAB, CLASSES = 50, 46
+
+
+def tiny(cell: str = "gru", **kwargs) -> RecurrentClassifier:
+    torch.manual_seed(0)
+    return RecurrentClassifier(VOCAB, CLASSES, cell, embedding_dim=8, hidden_size=6, **kwargs)
+
+
+def pre_padded(rows: list[list[int]], width: int) -> torch.Tensor:
+    return torch.tensor([[0] * (width - len(row)) + row for row in rows])
+
+
+@pytest.mark.parametrize("cell", list(CELLS))
+@pytest.mark.parametrize("bidirectional", [False, True])
+@pytest.mark.parametrize("num_layers", [1, 2])
+def test_every_cell_gives_one_logit_row_per_sequence(cell: str, bidirectional: bool, num_layers: int) -> None:
+    model = tiny(cell, bidirectional=bidirectional, num_layers=num_layers, dropout=0.1)
+    tokens = pre_padded([[1, 5, 9, 3], [1, 7], [1, 4, 4, 4, 4, 8]], width=7)
+    logits = model(tokens)
+    assert logits.shape == (3, CLASSES)
+    logits.sum().backward()
+    assert model.encoder.weight_hh_l0.grad is not None and model.encoder.weight_hh_l0.grad.abs().sum() > 0
+    assert model.head.in_features == 6 * (2 if bidirectional else 1)
+
+
+@pytest.mark.parametrize("cell", list(CELLS))
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_logits_do_not_depend_on_padding(cell: str, bidirectional: bool) -> None:
+    """One newswire alone, or beside a much longer one, pre- or post-padded: the same logits."""
+    model = tiny(cell, bidirectional=bidirectional, num_layers=2).eval()
+    short, long = [1, 11, 12, 13], [1, *range(3, 40)]
+    with torch.no_grad():
+        alone = model(torch.tensor([short]))
+        beside_pre = model(pre_padded([short, long], width=60))[0]
+        beside_post = model(torch.tensor([short + [0] * 56, long + [0] * 22]))[0]
+    torch.testing.assert_close(beside_pre, alone[0], atol=1e-5, rtol=0)
+    torch.testing.assert_close(beside_post, alone[0], atol=1e-5, rtol=0)
+
+
+def test_lstm_forget_gate_starts_open() -> None:
+    model = tiny("lstm")
+    assert torch.all(model.encoder.bias_ih_l0[6:12] == 1) and torch.all(model.encoder.bias_hh_l0 == 0)
+    assert torch.all(model.embedding.weight[0] == 0)  # the padding row
+
+
+def test_unknown_cell_lists_the_choices() -> None:
+    with pytest.raises(ValueError, match=r"unknown cell 'transformer': choose one of rnn, lstm, gru"):
+        RecurrentClassifier(VOCAB, CLASSES, "transformer")
+
+
+@pytest.mark.parametrize("name", ["vocab_size", "num_classes", "embedding_dim", "hidden_size", "num_layers"])
+def test_non_positive_sizes_are_refused(name: str) -> None:
+    kwargs = {"vocab_size": VOCAB, "num_classes": CLASSES, "embedding_dim": 4, "hidden_size": 4, "num_layers": 1}
+    kwargs[name] = 0
+    with pytest.raises(ValueError, match=f"{name} must be a positive integer, got 0"):
+        RecurrentClassifier(**kwargs)
+
+
+@pytest.mark.parametrize("dropout", [-0.1, 1.0])
+def test_dropout_outside_unit_interval_is_refused(dropout: float) -> None:
+    with pytest.raises(ValueError, match=r"dropout must be in \[0, 1\)"):
+        RecurrentClassifier(VOCAB, CLASSES, dropout=dropout)
+
+
+@pytest.mark.parametrize(
+    ("tokens", "error", "message"),
+    [
+        (torch.tensor([[1, 2, VOCAB]]), ValueError, rf"token ids must be in \[0, {VOCAB}\).*got ids in \[1, {VOCAB}\]"),
+        (torch.tensor([[1, -4, 2]]), ValueError, r"token ids must be in \[0, 50\)"),
+        (torch.tensor([[0, 0, 0], [0, 1, 2]]), ValueError, r"rows \[0\] hold only padding.*empty text"),
+        (torch.tensor([[1, 0, 2], [0, 1, 2]]), ValueError, r"rows \[0\] have padding \(id 0\) inside the text"),
+        (torch.tensor([1, 2, 3]), ValueError, r"non-empty \(batch, time\) tensor, got shape \(3,\)"),
+        (torch.zeros(0, 5, dtype=torch.long), ValueError, r"got shape \(0, 5\)"),
+        (torch.tensor([[1.0, 2.0]]), TypeError, "integer ids"),
+    ],
+)
+def test_bad_token_input_is_named(tokens: torch.Tensor, error: type, message: str) -> None:
+    with pytest.raises(error, match=message):
+        tiny()(tokens)
