@@ -60,6 +60,14 @@ class SeqCLI(LightningCLI):
     """Links the DataModule's vocabulary and classes into the model, and configures checkpointing."""
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        # Without --config, flags alone train the presets' recipe (configs/gru.yaml), not 1,000 epochs at lr 1e-3.
+        parser.set_defaults(
+            {
+                "trainer.max_epochs": 5,
+                "model.optimizer": {"class_path": "torch.optim.Adam", "init_args": {"lr": 0.01}},
+                "data.num_words": 10000,
+            }
+        )
         parser.link_arguments("data.vocab_size", "model.vocab_size", apply_on="instantiate")
         parser.link_arguments("data.num_classes", "model.num_classes", apply_on="instantiate")
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
@@ -117,8 +125,8 @@ def write_run_report(trainer: Trainer, metrics: dict[str, float], best_checkpoin
     summary: dict[str, Any] = {
         "best_checkpoint": best_checkpoint or None,
         "best_val_acc": float(score) if score is not None else None,
-        "epochs": len(seconds),
-        "seconds_per_epoch": sum(seconds) / len(seconds) if seconds else None,
+        "epochs": trainer.current_epoch,  # all completed epochs, a resumed run's earlier ones included
+        "seconds_per_epoch": sum(seconds) / len(seconds) if seconds else None,  # epochs run by this process
         "parameters": sum(p.numel() for p in trainer.lightning_module.parameters()),
         "test": metrics,
     }

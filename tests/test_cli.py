@@ -93,3 +93,14 @@ def test_bad_options_are_refused_by_name(args: list[str], complaint: str, capsys
         fit_main(args)
     assert exit_.value.code != 0
     assert complaint in capsys.readouterr().err
+
+
+def test_flags_alone_train_the_presets_recipe(capsys: pytest.CaptureFixture) -> None:
+    """Without --config the CLI's defaults are the presets' (not Lightning's 1,000 epochs at lr 1e-3)."""
+    config = printed_config(capsys, ["--cell", "lstm"])
+    preset = printed_config(capsys, ["--config", str(CONFIGS / "lstm.yaml")])
+    for section, key in [("trainer", "max_epochs"), ("data", "num_words"), ("model", "hidden_size")]:
+        assert config[section][key] == preset[section][key]
+    assert config["model"]["optimizer"] == preset["model"]["optimizer"]
+    config = printed_config(capsys, ["--model.optimizer", "torch.optim.SGD", "--model.optimizer.lr", "0.1"])
+    assert config["model"]["optimizer"]["class_path"] == "torch.optim.SGD"
