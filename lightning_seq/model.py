@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 import torch
 from torch import Tensor, nn
-from torch.nn.utils.rnn import pack_padded_sequence
 
+from lightning_seq.encoder import CELLS, Cell, RecurrentEncoder, VariableLength
 from lightning_seq.encoding import PAD_ID
 
-Cell = Literal["rnn", "lstm", "gru"]
-CELLS: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+__all__ = ["CELLS", "Cell", "RecurrentClassifier", "VariableLength"]
 
 
 class RecurrentClassifier(nn.Module):
     """Embedding -> (stacked, optionally bidirectional) RNN/LSTM/GRU -> final states -> linear head.
 
-    Sequences are packed, so the final state is read at each sequence's own last token and
-    a sequence's logits do not depend on how much padding its batch has, or on which side.
+    Each sequence's final state is read at its own last token (see :mod:`lightning_seq.encoder`), so
+    its logits do not depend on how much padding its batch has, or on which side.
 
     Args:
         vocab_size: Embedding rows; every token id must be below it.
@@ -29,6 +26,8 @@ class RecurrentClassifier(nn.Module):
         num_layers: Stacked recurrent layers.
         bidirectional: Also read each sequence backwards; the head sees both final states.
         dropout: Dropout between stacked layers and before the head.
+        variable_length: How padding is kept out: ``"pack"``, ``"mask"``, or ``"auto"`` (mask on CPU,
+            where it is fastest; pack on GPUs, where cuDNN runs packed batches natively).
     """
 
     def __init__(
@@ -41,10 +40,9 @@ class RecurrentClassifier(nn.Module):
         num_layers: int = 1,
         bidirectional: bool = False,
         dropout: float = 0.0,
+        variable_length: VariableLength = "auto",
     ) -> None:
         super().__init__()
-        if cell not in CELLS:
-            raise ValueError(f"unknown cell {cell!r}: choose one of {', '.join(CELLS)}")
         sizes = {"vocab_size": vocab_size, "num_classes": num_classes, "embedding_dim": embedding_dim}
         sizes |= {"hidden_size": hidden_size, "num_layers": num_layers}
         for name, value in sizes.items():
@@ -54,16 +52,11 @@ class RecurrentClassifier(nn.Module):
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         self.vocab_size = vocab_size
         self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=PAD_ID)
-        self.encoder = CELLS[cell](
-            embedding_dim,
-            hidden_size,
-            num_layers=num_layers,
-            batch_first=True,
-            bidirectional=bidirectional,
-            dropout=dropout if num_layers > 1 else 0.0,  # torch warns about inter-layer dropout with 1 layer
+        self.encoder = RecurrentEncoder(
+            cell, embedding_dim, hidden_size, num_layers, bidirectional, dropout, variable_length
         )
         self.dropout = nn.Dropout(dropout)
-        self.head = nn.Linear(hidden_size * (2 if bidirectional else 1), num_classes)
+        self.head = nn.Linear(self.encoder.output_size, num_classes)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -76,11 +69,12 @@ class RecurrentClassifier(nn.Module):
         nn.init.uniform_(self.embedding.weight, -0.05, 0.05)
         with torch.no_grad():
             self.embedding.weight[PAD_ID].zero_()
-        hidden = self.encoder.hidden_size
-        for name, weight in self.encoder.named_parameters():
+        rnn = self.encoder.rnn
+        hidden = rnn.hidden_size
+        for name, weight in rnn.named_parameters():
             if name.startswith("bias"):
                 nn.init.zeros_(weight)
-                if isinstance(self.encoder, nn.LSTM) and name.startswith("bias_ih"):
+                if isinstance(rnn, nn.LSTM) and name.startswith("bias_ih"):
                     nn.init.ones_(weight[hidden : 2 * hidden])  # gate order i, f, g, o
                 continue
             init = nn.init.xavier_uniform_ if name.startswith("weight_ih") else nn.init.orthogonal_
@@ -90,19 +84,11 @@ class RecurrentClassifier(nn.Module):
     def forward(self, tokens: Tensor) -> Tensor:
         """Logits ``(batch, num_classes)`` for ``tokens`` ``(batch, time)``, padded with 0 on either side."""
         aligned, lengths = self._left_align(tokens)
-        packed = pack_padded_sequence(self.embedding(aligned), lengths.cpu(), batch_first=True, enforce_sorted=False)
-        _, state = self.encoder(packed)
-        hidden = state[0] if isinstance(state, tuple) else state  # an LSTM's state is (h, c)
-        return self.head(self.dropout(self._last_layer(hidden)))
-
-    def _last_layer(self, hidden: Tensor) -> Tensor:
-        """``(layers * directions, batch, hidden)`` -> the top layer's directions side by side."""
-        directions = 2 if self.encoder.bidirectional else 1
-        top = hidden.view(self.encoder.num_layers, directions, hidden.size(1), hidden.size(2))[-1]
-        return top.transpose(0, 1).reshape(hidden.size(1), directions * hidden.size(2))
+        features = self.encoder(self.embedding(aligned), lengths)
+        return self.head(self.dropout(features))
 
     def _left_align(self, tokens: Tensor) -> tuple[Tensor, Tensor]:
-        """Rotate each row so its tokens come first (packing wants that); check the ids on the way."""
+        """Rotate each row so its tokens come first (both encoder strategies want that); check the ids on the way."""
         if tokens.dim() != 2 or tokens.size(0) == 0 or tokens.size(1) == 0:
             raise ValueError(f"tokens must be a non-empty (batch, time) tensor, got shape {tuple(tokens.shape)}")
         if tokens.dtype not in (torch.int64, torch.int32):

@@ -11,7 +11,7 @@ from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
 from lightning_seq.batching import Batch
-from lightning_seq.model import Cell, RecurrentClassifier
+from lightning_seq.model import Cell, RecurrentClassifier, VariableLength
 
 
 class SequenceClassifier(L.LightningModule):
@@ -26,6 +26,8 @@ class SequenceClassifier(L.LightningModule):
         num_layers: Stacked recurrent layers.
         bidirectional: Read each sequence in both directions.
         dropout: Dropout between stacked layers and before the head.
+        variable_length: How padding is kept out of the result: ``"auto"`` (mask on CPU, pack on GPU:
+            the faster of two exact ways on each), ``"pack"`` or ``"mask"``.
         optimizer: Builds the optimizer from the parameters; in a config a class path with its
             init args (``torch.optim.Adam`` with ``lr: 0.001`` by default, as in Keras).
     """
@@ -40,6 +42,7 @@ class SequenceClassifier(L.LightningModule):
         num_layers: int = 1,
         bidirectional: bool = False,
         dropout: float = 0.0,
+        variable_length: VariableLength = "auto",
         optimizer: OptimizerCallable = torch.optim.Adam,
     ) -> None:
         super().__init__()
@@ -47,7 +50,15 @@ class SequenceClassifier(L.LightningModule):
         # torch.load(weights_only=True); the run's config.yaml records which optimizer was used.
         self.save_hyperparameters(ignore=["optimizer"])
         self.net = RecurrentClassifier(
-            vocab_size, num_classes, cell, embedding_dim, hidden_size, num_layers, bidirectional, dropout
+            vocab_size,
+            num_classes,
+            cell,
+            embedding_dim,
+            hidden_size,
+            num_layers,
+            bidirectional,
+            dropout,
+            variable_length,
         )
         self.optimizer = optimizer
         metrics = MetricCollection(
@@ -85,7 +96,8 @@ class SequenceClassifier(L.LightningModule):
         loss = F.cross_entropy(logits, batch.labels)
         size = len(batch.labels)
         training = stage == "train"
-        self.log(f"{stage}/loss", loss, on_step=training, on_epoch=True, prog_bar=True, batch_size=size)
-        metrics(logits, batch.labels)
+        # sync_dist: epoch means over all DDP ranks (a no-op on one device); metric objects sync themselves.
+        self.log(f"{stage}/loss", loss, on_step=training, on_epoch=True, prog_bar=True, batch_size=size, sync_dist=True)
+        metrics.update(logits, batch.labels)  # logged per epoch only, so no per-batch compute (forward) needed
         self.log_dict(metrics, on_step=False, on_epoch=True, prog_bar=stage == "val", batch_size=size)
         return loss

@@ -33,15 +33,25 @@ def test_validation_draw_partitions_keras_train_and_is_seeded(datamodule: Reuter
     assert not torch.equal(other.datasets["val"].tokens, datamodule.datasets["val"].tokens)
 
 
-def test_batches_carry_ids_lengths_and_labels(datamodule: ReutersDataModule) -> None:
-    batch = next(iter(datamodule.train_dataloader()))
-    assert isinstance(batch, Batch)
-    assert batch.tokens.shape == (128, 200) and batch.tokens.dtype == torch.int64
+def test_bucketed_batches_are_trimmed_to_their_longest_member(datamodule: ReutersDataModule) -> None:
+    batches = list(datamodule.train_dataloader())
+    assert sum(len(batch.labels) for batch in batches) == 7186 and len(batches) == 57
+    for batch in batches:
+        assert isinstance(batch, Batch) and batch.tokens.dtype == torch.int64
+        assert batch.tokens.size(1) == int(batch.lengths.max()) <= 200
+        assert torch.equal(batch.lengths, (batch.tokens != 0).sum(dim=1))
+        assert torch.all(batch.tokens[:, -1] != 0)  # 'pre' padding: every row ends with a real token
+        assert int(batch.tokens.max()) < datamodule.vocab_size and 0 <= batch.labels.min() <= batch.labels.max() < 46
+    padded = sum(len(b.labels) * b.tokens.size(1) for b in batches) - sum(int(b.lengths.sum()) for b in batches)
+    assert padded / sum(len(b.labels) * b.tokens.size(1) for b in batches) < 0.05  # vs ~45 % at a fixed 200
+
+
+def test_without_bucketing_batches_are_the_seeds_fixed_width(cache_dir: Path) -> None:
+    module = ReutersDataModule(cache_dir=str(cache_dir), num_words=10000, bucketing=False)
+    module.setup()
+    batch = next(iter(module.train_dataloader()))
+    assert batch.tokens.shape == (128, 200)
     assert torch.equal(batch.lengths, (batch.tokens != 0).sum(dim=1))
-    assert int(batch.tokens.max()) < datamodule.vocab_size
-    assert batch.labels.min() >= 0 and batch.labels.max() < 46
-    # 'pre' padding: every row ends with a real token, and the start token sits right after the padding
-    assert torch.all(batch.tokens[:, -1] != 0)
 
 
 def test_post_padding_and_truncation_options(cache_dir: Path) -> None:
@@ -73,6 +83,7 @@ def test_label_counts_match_the_data_readme(datamodule: ReutersDataModule) -> No
         ({"val_split": 1.0}, r"val_split must be in \[0, 1\)"),
         ({"batch_size": 0}, "batch_size must be >= 1"),
         ({"num_words": 2}, "num_words must be > 3"),
+        ({"bucket_batches": 0}, "bucket_batches must be >= 1"),
     ],
 )
 def test_bad_arguments(kwargs: dict, message: str) -> None:

@@ -28,15 +28,16 @@ def test_every_cell_gives_one_logit_row_per_sequence(cell: str, bidirectional: b
     logits = model(tokens)
     assert logits.shape == (3, CLASSES)
     logits.sum().backward()
-    assert model.encoder.weight_hh_l0.grad is not None and model.encoder.weight_hh_l0.grad.abs().sum() > 0
+    assert model.encoder.rnn.weight_hh_l0.grad is not None and model.encoder.rnn.weight_hh_l0.grad.abs().sum() > 0
     assert model.head.in_features == 6 * (2 if bidirectional else 1)
 
 
 @pytest.mark.parametrize("cell", list(CELLS))
 @pytest.mark.parametrize("bidirectional", [False, True])
-def test_logits_do_not_depend_on_padding(cell: str, bidirectional: bool) -> None:
+@pytest.mark.parametrize("strategy", ["pack", "mask"])
+def test_logits_do_not_depend_on_padding(cell: str, bidirectional: bool, strategy: str) -> None:
     """One newswire alone, or beside a much longer one, pre- or post-padded: the same logits."""
-    model = tiny(cell, bidirectional=bidirectional, num_layers=2).eval()
+    model = tiny(cell, bidirectional=bidirectional, num_layers=2, variable_length=strategy).eval()
     short, long = [1, 11, 12, 13], [1, *range(3, 40)]
     with torch.no_grad():
         alone = model(torch.tensor([short]))
@@ -46,9 +47,33 @@ def test_logits_do_not_depend_on_padding(cell: str, bidirectional: bool) -> None
     torch.testing.assert_close(beside_post, alone[0], atol=1e-5, rtol=0)
 
 
+@pytest.mark.parametrize("cell", list(CELLS))
+@pytest.mark.parametrize("bidirectional", [False, True])
+@pytest.mark.parametrize("num_layers", [1, 3])
+def test_pack_and_mask_compute_the_same_function(cell: str, bidirectional: bool, num_layers: int) -> None:
+    """Same logits and same gradients: the strategy is a speed choice, never a modelling one."""
+    packed = tiny(cell, bidirectional=bidirectional, num_layers=num_layers, variable_length="pack").eval()
+    masked = tiny(cell, bidirectional=bidirectional, num_layers=num_layers, variable_length="mask").eval()
+    masked.load_state_dict(packed.state_dict())
+    tokens = pre_padded([[1, 5, 9, 3, 7, 7, 2], [1, 7], [1, 4, 4, 4, 4, 8, 9, 10, 11, 12], [1]], width=12)
+    out_packed, out_masked = packed(tokens), masked(tokens)
+    torch.testing.assert_close(out_masked, out_packed, atol=1e-5, rtol=1e-5)
+    out_packed.square().sum().backward(), out_masked.square().sum().backward()
+    for (name, a), b in zip(packed.named_parameters(), masked.parameters(), strict=True):
+        torch.testing.assert_close(b.grad, a.grad, atol=1e-5, rtol=1e-4, msg=name)
+
+
+def test_auto_strategy_masks_on_cpu_and_packs_elsewhere() -> None:
+    encoder = tiny().encoder
+    assert encoder.strategy(torch.device("cpu")) == "mask"
+    assert encoder.strategy(torch.device("cuda")) == "pack"
+    with pytest.raises(ValueError, match="variable_length must be 'auto', 'pack' or 'mask'"):
+        tiny(variable_length="sorted")
+
+
 def test_lstm_forget_gate_starts_open() -> None:
     model = tiny("lstm")
-    assert torch.all(model.encoder.bias_ih_l0[6:12] == 1) and torch.all(model.encoder.bias_hh_l0 == 0)
+    assert torch.all(model.encoder.rnn.bias_ih_l0[6:12] == 1) and torch.all(model.encoder.rnn.bias_hh_l0 == 0)
     assert torch.all(model.embedding.weight[0] == 0)  # the padding row
 
 

@@ -1,0 +1,124 @@
+"""A recurrent stack over variable-length batches whose result never depends on padding.
+
+Two exact ways, chosen per device (measured with ``scripts/benchmark.py``):
+
+- ``pack``: ``pack_padded_sequence``; cuDNN runs packed batches natively, so it is the GPU default.
+- ``mask``: run over the padded batch and read each sequence's state at its own last token. A backward
+  direction runs on sequences reversed within their length, so it too starts at a real token.
+  On CPU this is ~2.5x faster than packing (GRU(64), batch 128), so it is the CPU default.
+
+Both read the same parameters of one ``nn.RNN`` / ``nn.LSTM`` / ``nn.GRU``, so checkpoints move freely
+between devices and strategies.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+from torch.nn.utils.rnn import pack_padded_sequence
+
+Cell = Literal["rnn", "lstm", "gru"]
+VariableLength = Literal["auto", "pack", "mask"]
+CELLS: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+# The ops nn.RNN / nn.LSTM / nn.GRU call, for running one direction of one layer with the module's weights.
+_DIRECTION_OPS = {"rnn": torch.rnn_tanh, "lstm": torch.lstm, "gru": torch.gru}
+
+
+class RecurrentEncoder(nn.Module):
+    """``(batch, time, features)`` left-aligned inputs + lengths -> the top layer's final states.
+
+    Args:
+        cell: ``"rnn"`` (tanh), ``"lstm"`` or ``"gru"``.
+        input_size: Features per time step.
+        hidden_size: State width per direction.
+        num_layers: Stacked layers.
+        bidirectional: Also read each sequence backwards; the output holds both final states.
+        dropout: Dropout between stacked layers.
+        variable_length: ``"pack"``, ``"mask"``, or ``"auto"`` (pack on accelerators, mask on CPU).
+    """
+
+    def __init__(
+        self,
+        cell: Cell,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bidirectional: bool = False,
+        dropout: float = 0.0,
+        variable_length: VariableLength = "auto",
+    ) -> None:
+        super().__init__()
+        if cell not in CELLS:
+            raise ValueError(f"unknown cell {cell!r}: choose one of {', '.join(CELLS)}")
+        if variable_length not in ("auto", "pack", "mask"):
+            raise ValueError(f"variable_length must be 'auto', 'pack' or 'mask', got {variable_length!r}")
+        self.cell = cell
+        self.variable_length = variable_length
+        self.rnn = CELLS[cell](
+            input_size,
+            hidden_size,
+            num_layers=num_layers,
+            batch_first=True,
+            bidirectional=bidirectional,
+            dropout=dropout if num_layers > 1 else 0.0,  # torch warns about inter-layer dropout with 1 layer
+        )
+        self.output_size = hidden_size * (2 if bidirectional else 1)
+
+    def forward(self, inputs: Tensor, lengths: Tensor) -> Tensor:
+        """``inputs`` hold each sequence's steps first (``lengths[i]`` of them, all >= 1), padding after."""
+        if self.strategy(inputs.device) == "pack":
+            return self._packed(inputs, lengths)
+        return self._masked(inputs, lengths)
+
+    def strategy(self, device: torch.device) -> str:
+        if self.variable_length != "auto":
+            return self.variable_length
+        return "mask" if device.type == "cpu" else "pack"
+
+    def _packed(self, inputs: Tensor, lengths: Tensor) -> Tensor:
+        packed = pack_padded_sequence(inputs, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        _, state = self.rnn(packed)
+        hidden = state[0] if isinstance(state, tuple) else state  # an LSTM's state is (h, c)
+        directions = 2 if self.rnn.bidirectional else 1
+        batch, width = hidden.size(1), hidden.size(2)
+        top = hidden.view(self.rnn.num_layers, directions, batch, width)[-1]
+        return top.transpose(0, 1).reshape(batch, directions * width)
+
+    def _masked(self, inputs: Tensor, lengths: Tensor) -> Tensor:
+        rows = torch.arange(inputs.size(0), device=inputs.device)
+        last = lengths - 1
+        if not self.rnn.bidirectional:
+            output, _ = self.rnn(inputs)  # states after a sequence's end are never read
+            return output[rows, last]
+        reverse = _reverse_within_lengths(lengths, inputs.size(1))
+        layer_input = inputs
+        for layer in range(self.rnn.num_layers):
+            if layer > 0:
+                layer_input = F.dropout(layer_input, self.rnn.dropout, self.training)
+            forward = self._direction(layer_input, layer, "")
+            backward = _gather_steps(self._direction(_gather_steps(layer_input, reverse), layer, "_reverse"), reverse)
+            layer_input = torch.cat([forward, backward], dim=2)
+        return torch.cat([forward[rows, last], backward[:, 0]], dim=1)
+
+    def _direction(self, inputs: Tensor, layer: int, suffix: str) -> Tensor:
+        """One direction of one layer, run forwards over ``inputs`` with the module's own weights."""
+        names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+        weights = [getattr(self.rnn, f"{name}_l{layer}{suffix}") for name in names]
+        initial = inputs.new_zeros(1, inputs.size(0), self.rnn.hidden_size)
+        state = (initial, initial) if self.cell == "lstm" else initial
+        # positional: has_biases, num_layers, dropout, train, bidirectional, batch_first
+        return _DIRECTION_OPS[self.cell](inputs, state, weights, True, 1, 0.0, self.training, False, True)[0]
+
+
+def _reverse_within_lengths(lengths: Tensor, width: int) -> Tensor:
+    """Per-row step indices that reverse each sequence's first ``length`` steps and keep the padding."""
+    steps = torch.arange(width, device=lengths.device).expand(len(lengths), width)
+    ends = lengths.unsqueeze(1) - 1
+    return torch.where(steps <= ends, ends - steps, steps)
+
+
+def _gather_steps(values: Tensor, index: Tensor) -> Tensor:
+    return values.gather(1, index.unsqueeze(2).expand(-1, -1, values.size(2)))
