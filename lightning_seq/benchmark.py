@@ -133,31 +133,28 @@ def warm_up(data: ReutersDataModule, args: argparse.Namespace) -> None:
 
 
 def measure(args: argparse.Namespace) -> list[Measurement]:
+    datasets = {batching: _datamodule(batching, args) for batching in args.batching}
+    warm_up(next(iter(datasets.values())), args)
     results = []
-    for position, batching in enumerate(args.batching):
-        data = ReutersDataModule(
-            num_words=args.num_words,
-            batch_size=args.batch_size,
-            bucketing=batching == "bucketed",
-            pin_memory=_device(args.accelerator).type == "cuda",  # the same loader for both runners
-        )
-        data.prepare_data()
-        data.setup("fit")
-        if position == 0:
-            warm_up(data, args)
-        for cell in args.cells:
-            for bidirectional in args.directions:
-                results += measure_model(data, cell, bidirectional, batching, args)
+    for cell in args.cells:
+        for bidirectional in args.directions:
+            results += measure_model(datasets, cell, bidirectional, args)
     return results
 
 
 def measure_model(
-    data: ReutersDataModule, cell: str, bidirectional: bool, batching: str, args: argparse.Namespace
+    datasets: dict[str, ReutersDataModule], cell: str, bidirectional: bool, args: argparse.Namespace
 ) -> list[Measurement]:
-    """Each runner ``args.repeats`` times, alternating so that drifting machine load hits both alike."""
-    runs: dict[str, list[tuple]] = {runner: [] for runner in args.runners}
-    for _ in range(args.repeats):
-        for runner in args.runners:
+    """Every (batching, runner) pair ``args.repeats`` times, in an order reversed on alternate repeats.
+
+    Load on a shared machine drifts over minutes; measuring the pairs of a ratio side by side, and
+    counterbalancing their order, keeps that drift out of the ratios.
+    """
+    pairs = [(batching, runner) for batching in datasets for runner in args.runners]
+    runs: dict[tuple[str, str], list[tuple]] = {pair: [] for pair in pairs}
+    for repeat in range(args.repeats):
+        for batching, runner in pairs if repeat % 2 == 0 else reversed(pairs):
+            data = datasets[batching]
             torch.manual_seed(args.seed)  # same weights and batch order for both runners
             model = SequenceClassifier(
                 data.vocab_size, data.num_classes, cell=cell, hidden_size=args.hidden_size,
@@ -165,20 +162,34 @@ def measure_model(
                 optimizer=lambda params: torch.optim.Adam(params, lr=args.lr),
             )  # fmt: skip
             run = run_lightning if runner == "lightning" else run_plain
-            runs[runner].append(run(model, data, args))
+            runs[batching, runner].append(run(model, data, args))
     measurements = []
-    train_items = len(data.datasets["train"])
-    for runner, repeats in runs.items():
+    for (batching, runner), repeats in runs.items():
         samples, tokens, loss = sorted(repeats)[len(repeats) // 2]  # the median run by samples/s
+        train_items = len(datasets[batching].datasets["train"])
         row = Measurement(runner, cell, bidirectional, batching, samples, tokens, train_items / samples, loss)
         print(_row_line(row), flush=True)
         measurements.append(row)
     return measurements
 
 
+def _datamodule(batching: str, args: argparse.Namespace) -> ReutersDataModule:
+    data = ReutersDataModule(
+        num_words=args.num_words,
+        batch_size=args.batch_size,
+        bucketing=batching == "bucketed",
+        pin_memory=_device(args.accelerator).type == "cuda",  # the same loader for both runners
+    )
+    data.prepare_data()
+    data.setup("fit")
+    return data
+
+
 def table(results: list[Measurement]) -> str:
     """Markdown: one row per model and batching, with the Lightning/plain and bucketed/padded ratios."""
     by_key = {(m.cell, m.bidirectional, m.batching, m.runner): m for m in results}
+    order = {"padded-200": 0, "bucketed": 1}
+    by_key = dict(sorted(by_key.items(), key=lambda item: (order[item[0][2]], item[0][:2])))
     lines = [
         "| cell | bi | batching | plain samples/s | lightning samples/s | lightning / plain "
         "| real tokens/s | train s/epoch | bucketed / padded |",

@@ -123,12 +123,13 @@ class ReutersDataModule(L.LightningDataModule):
         return self._loader("test", shuffle=False)
 
     def predict_dataloader(self) -> DataLoader:
-        return self._loader("test", shuffle=False)
+        """The test split in its own order (not bucketed), so predictions line up with the items."""
+        return self._loader("test", shuffle=False, bucket=False)
 
     def _load_raw(self) -> Ragged:
         return reuters.load_raw(self.hparams.data_dir, self.hparams.cache_dir, self.hparams.download)
 
-    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+    def _loader(self, split: str, shuffle: bool, bucket: bool = True) -> DataLoader:
         if split not in self.datasets:
             raise RuntimeError(f"call setup() before asking for the {split} dataloader")
         dataset, hp = self.datasets[split], self.hparams
@@ -138,7 +139,7 @@ class ReutersDataModule(L.LightningDataModule):
             "persistent_workers": hp.num_workers > 0,
             "pin_memory": self._on_cuda() if hp.pin_memory is None else hp.pin_memory,
         }
-        if not hp.bucketing:
+        if not (hp.bucketing and bucket):
             return DataLoader(dataset, batch_size=hp.batch_size, shuffle=shuffle, **common)
         sampler = RandomSampler(dataset) if shuffle else SequentialSampler(dataset)
         batches = BucketBatchSampler(sampler, dataset.lengths, hp.batch_size, False, hp.bucket_batches, shuffle)

@@ -66,6 +66,23 @@ class RecurrentEncoder(nn.Module):
             dropout=dropout if num_layers > 1 else 0.0,  # torch warns about inter-layer dropout with 1 layer
         )
         self.output_size = hidden_size * (2 if bidirectional else 1)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Glorot input and orthogonal recurrent weights per gate, zero biases, LSTM forget-gate bias 1.
+
+        The forget-gate bias of 1 keeps early gradients flowing through time (Jozefowicz et al., 2015).
+        """
+        hidden = self.rnn.hidden_size
+        for name, weight in self.rnn.named_parameters():
+            if name.startswith("bias"):
+                nn.init.zeros_(weight)
+                if self.cell == "lstm" and name.startswith("bias_ih"):
+                    nn.init.ones_(weight[hidden : 2 * hidden])  # gate order i, f, g, o
+                continue
+            init = nn.init.xavier_uniform_ if name.startswith("weight_ih") else nn.init.orthogonal_
+            for gate in weight.split(hidden):
+                init(gate)
 
     def forward(self, inputs: Tensor, lengths: Tensor) -> Tensor:
         """``inputs`` hold each sequence's steps first (``lengths[i]`` of them, all >= 1), padding after."""

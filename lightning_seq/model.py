@@ -62,24 +62,13 @@ class RecurrentClassifier(nn.Module):
     def reset_parameters(self) -> None:
         """The usual recurrent initialisation (also Keras's), which learns far faster than torch's defaults.
 
-        Small uniform word vectors, Glorot input weights and orthogonal recurrent weights per gate,
-        zero biases, and an LSTM forget-gate bias of 1 so that early gradients flow through time.
+        Small uniform word vectors here, the recurrent weights in :meth:`RecurrentEncoder.reset_parameters`.
         Measured on the validation split: GRU(64) after 5 epochs at lr 1e-3, 0.50 with torch's defaults, 0.58 with this.
         """
         nn.init.uniform_(self.embedding.weight, -0.05, 0.05)
         with torch.no_grad():
             self.embedding.weight[PAD_ID].zero_()
-        rnn = self.encoder.rnn
-        hidden = rnn.hidden_size
-        for name, weight in rnn.named_parameters():
-            if name.startswith("bias"):
-                nn.init.zeros_(weight)
-                if isinstance(rnn, nn.LSTM) and name.startswith("bias_ih"):
-                    nn.init.ones_(weight[hidden : 2 * hidden])  # gate order i, f, g, o
-                continue
-            init = nn.init.xavier_uniform_ if name.startswith("weight_ih") else nn.init.orthogonal_
-            for gate in weight.split(hidden):
-                init(gate)
+        self.encoder.reset_parameters()
 
     def forward(self, tokens: Tensor) -> Tensor:
         """Logits ``(batch, num_classes)`` for ``tokens`` ``(batch, time)``, padded with 0 on either side."""

@@ -46,6 +46,11 @@ def test_bucketed_batches_are_trimmed_to_their_longest_member(datamodule: Reuter
     assert padded / sum(len(b.labels) * b.tokens.size(1) for b in batches) < 0.05  # vs ~45 % at a fixed 200
 
 
+def test_predictions_come_in_dataset_order(datamodule: ReutersDataModule) -> None:
+    labels = torch.cat([batch.labels for batch in datamodule.predict_dataloader()])
+    assert torch.equal(labels, datamodule.datasets["test"].labels)
+
+
 def test_without_bucketing_batches_are_the_seeds_fixed_width(cache_dir: Path) -> None:
     module = ReutersDataModule(cache_dir=str(cache_dir), num_words=10000, bucketing=False)
     module.setup()
