@@ -38,6 +38,7 @@ class Measurement:
     tokens_per_s: float
     train_epoch_s: float  # steady-state seconds for one pass over the training split
     final_loss: float
+    samples_per_s_runs: list[float]  # every repeat, in order; samples_per_s is their median run
 
 
 class _Clock:
@@ -167,7 +168,8 @@ def measure_model(
     for (batching, runner), repeats in runs.items():
         samples, tokens, loss = sorted(repeats)[len(repeats) // 2]  # the median run by samples/s
         train_items = len(datasets[batching].datasets["train"])
-        row = Measurement(runner, cell, bidirectional, batching, samples, tokens, train_items / samples, loss)
+        every = [run[0] for run in repeats]
+        row = Measurement(runner, cell, bidirectional, batching, samples, tokens, train_items / samples, loss, every)
         print(_row_line(row), flush=True)
         measurements.append(row)
     return measurements
@@ -243,7 +245,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--lr", type=float, default=0.01)
     parser.add_argument("--warmup", type=int, default=5, help="batches excluded from the timing")
     parser.add_argument("--max_batches", type=int, default=None, help="stop the epoch early (default: whole epoch)")
-    parser.add_argument("--repeats", type=int, default=1, help="runs per runner; the median is reported")
+    parser.add_argument("--repeats", type=int, default=5, help="runs per runner and batching; the median is reported")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, default=Path("benchmark.json"), help="where the measurements go")
     args = parser.parse_args(argv)

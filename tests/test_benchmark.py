@@ -12,7 +12,8 @@ from lightning_seq import benchmark
 
 def test_benchmark_compares_lightning_and_plain_on_identical_work(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
-    args = ["--cells", "gru", "--directions", "uni", "--max_batches", "6", "--warmup", "2", "--json", str(out)]
+    args = ["--cells", "gru", "--directions", "uni", "--max_batches", "6", "--warmup", "2", "--repeats", "2"]
+    args += ["--json", str(out)]
     results = benchmark.main(args)
     assert {(m.runner, m.batching) for m in results} == {
         (runner, batching) for runner in ("plain", "lightning") for batching in ("padded-200", "bucketed")
@@ -23,7 +24,7 @@ def test_benchmark_compares_lightning_and_plain_on_identical_work(tmp_path: Path
         )
         # Same initial weights and batches, so the same loss after the same steps (CPU is deterministic).
         assert lightning.final_loss == pytest.approx(plain.final_loss, rel=1e-5)
-        assert plain.samples_per_s > 0 and lightning.tokens_per_s > 0
+        assert plain.samples_per_s > 0 and lightning.tokens_per_s > 0 and len(plain.samples_per_s_runs) == 2
     saved = json.loads(out.read_text())
     assert len(saved["results"]) == 4 and saved["settings"]["max_batches"] == "6"
     table = benchmark.table(results)
@@ -33,4 +34,5 @@ def test_benchmark_compares_lightning_and_plain_on_identical_work(tmp_path: Path
 def test_too_much_warmup_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="lower --warmup"):
         benchmark.main(["--cells", "rnn", "--directions", "uni", "--batching", "bucketed", "--runners", "plain",
-                        "--max_batches", "2", "--warmup", "2", "--json", str(tmp_path / "b.json")])  # fmt: skip
+                        "--max_batches", "2", "--warmup", "2", "--repeats", "1",
+                        "--json", str(tmp_path / "b.json")])  # fmt: skip
