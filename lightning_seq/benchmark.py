@@ -3,7 +3,7 @@
 Both runners train the same model from the same initial weights on the same batches (same seed),
 so the ratio of their speeds is the package's overhead, and their final losses must agree. Warm-up
 batches are excluded; samples/s and real (non-padding) tokens/s are measured over the rest of an
-epoch. Run it through ``scripts/benchmark.py``.
+epoch, the fastest of ``--repeats`` counterbalanced runs. Run it through ``scripts/benchmark.py``.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ class Measurement:
     tokens_per_s: float
     train_epoch_s: float  # steady-state seconds for one pass over the training split
     final_loss: float
-    samples_per_s_runs: list[float]  # every repeat, in order; samples_per_s is their median run
+    samples_per_s_runs: list[float]  # every repeat, in order; samples_per_s is the fastest of them
 
 
 class _Clock:
@@ -146,7 +146,7 @@ def measure(args: argparse.Namespace) -> list[Measurement]:
 def measure_model(
     datasets: dict[str, ReutersDataModule], cell: str, bidirectional: bool, args: argparse.Namespace
 ) -> list[Measurement]:
-    """Every (batching, runner) pair ``args.repeats`` times, in an order reversed on alternate repeats.
+    """Every (batching, runner) pair ``args.repeats`` times, in an order reversed on alternate repeats; best run.
 
     Load on a shared machine drifts over minutes; measuring the pairs of a ratio side by side, and
     counterbalancing their order, keeps that drift out of the ratios.
@@ -166,7 +166,9 @@ def measure_model(
             runs[batching, runner].append(run(model, data, args))
     measurements = []
     for (batching, runner), repeats in runs.items():
-        samples, tokens, loss = sorted(repeats)[len(repeats) // 2]  # the median run by samples/s
+        # The fastest run: on a shared machine other load only ever slows a run down, so the best of
+        # several is the least disturbed estimate (timeit's advice); every run is kept in the JSON.
+        samples, tokens, loss = max(repeats)
         train_items = len(datasets[batching].datasets["train"])
         every = [run[0] for run in repeats]
         row = Measurement(runner, cell, bidirectional, batching, samples, tokens, train_items / samples, loss, every)
@@ -245,7 +247,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--lr", type=float, default=0.01)
     parser.add_argument("--warmup", type=int, default=5, help="batches excluded from the timing")
     parser.add_argument("--max_batches", type=int, default=None, help="stop the epoch early (default: whole epoch)")
-    parser.add_argument("--repeats", type=int, default=5, help="runs per runner and batching; the median is reported")
+    parser.add_argument("--repeats", type=int, default=5, help="runs per runner and batching; the fastest is reported")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, default=Path("benchmark.json"), help="where the measurements go")
     args = parser.parse_args(argv)
