@@ -18,7 +18,7 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
-from torch.nn.utils.rnn import pack_padded_sequence
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 Cell = Literal["rnn", "lstm", "gru"]
 VariableLength = Literal["auto", "pack", "mask"]
@@ -28,7 +28,7 @@ _DIRECTION_OPS = {"rnn": torch.rnn_tanh, "lstm": torch.lstm, "gru": torch.gru}
 
 
 class RecurrentEncoder(nn.Module):
-    """``(batch, time, features)`` left-aligned inputs + lengths -> the top layer's final states.
+    """``(batch, time, features)`` left-aligned inputs + lengths -> the top layer's outputs and final states.
 
     Args:
         cell: ``"rnn"`` (tanh), ``"lstm"`` or ``"gru"``.
@@ -84,10 +84,15 @@ class RecurrentEncoder(nn.Module):
             for gate in weight.split(hidden):
                 init(gate)
 
-    def forward(self, inputs: Tensor, lengths: Tensor) -> Tensor:
-        """``inputs`` hold each sequence's steps first (``lengths[i]`` of them, all >= 1), padding after."""
+    def forward(self, inputs: Tensor, lengths: Tensor, with_steps: bool = False) -> tuple[Tensor | None, Tensor]:
+        """``(steps, final)`` for inputs holding each sequence's ``lengths[i] >= 1`` steps first, padding after.
+
+        ``final`` ``(batch, directions * hidden)``: each direction's state after reading the whole sequence.
+        ``steps`` ``(batch, time, directions * hidden)``, only ``with_steps``: the top layer's output at
+        every step, valid where ``t < lengths[i]`` (what lies beyond is undefined; pooling masks it).
+        """
         if self.strategy(inputs.device) == "pack":
-            return self._packed(inputs, lengths)
+            return self._packed(inputs, lengths, with_steps)
         return self._masked(inputs, lengths)
 
     def strategy(self, device: torch.device) -> str:
@@ -95,21 +100,23 @@ class RecurrentEncoder(nn.Module):
             return self.variable_length
         return "mask" if device.type == "cpu" else "pack"
 
-    def _packed(self, inputs: Tensor, lengths: Tensor) -> Tensor:
+    def _packed(self, inputs: Tensor, lengths: Tensor, with_steps: bool) -> tuple[Tensor | None, Tensor]:
         packed = pack_padded_sequence(inputs, lengths.cpu(), batch_first=True, enforce_sorted=False)
-        _, state = self.rnn(packed)
+        output, state = self.rnn(packed)
         hidden = state[0] if isinstance(state, tuple) else state  # an LSTM's state is (h, c)
         directions = 2 if self.rnn.bidirectional else 1
         batch, width = hidden.size(1), hidden.size(2)
         top = hidden.view(self.rnn.num_layers, directions, batch, width)[-1]
-        return top.transpose(0, 1).reshape(batch, directions * width)
+        final = top.transpose(0, 1).reshape(batch, directions * width)
+        steps = pad_packed_sequence(output, batch_first=True, total_length=inputs.size(1))[0] if with_steps else None
+        return steps, final
 
-    def _masked(self, inputs: Tensor, lengths: Tensor) -> Tensor:
+    def _masked(self, inputs: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
         rows = torch.arange(inputs.size(0), device=inputs.device)
         last = lengths - 1
         if not self.rnn.bidirectional:
             output, _ = self.rnn(inputs)  # states after a sequence's end are never read
-            return output[rows, last]
+            return output, output[rows, last]
         reverse = _reverse_within_lengths(lengths, inputs.size(1))
         layer_input = inputs
         for layer in range(self.rnn.num_layers):
@@ -118,7 +125,7 @@ class RecurrentEncoder(nn.Module):
             forward = self._direction(layer_input, layer, "")
             backward = _gather_steps(self._direction(_gather_steps(layer_input, reverse), layer, "_reverse"), reverse)
             layer_input = torch.cat([forward, backward], dim=2)
-        return torch.cat([forward[rows, last], backward[:, 0]], dim=1)
+        return layer_input, torch.cat([forward[rows, last], backward[:, 0]], dim=1)
 
     def _direction(self, inputs: Tensor, layer: int, suffix: str) -> Tensor:
         """One direction of one layer, run forwards over ``inputs`` with the module's own weights."""

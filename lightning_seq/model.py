@@ -7,15 +7,16 @@ from torch import Tensor, nn
 
 from lightning_seq.encoder import CELLS, Cell, RecurrentEncoder, VariableLength
 from lightning_seq.encoding import PAD_ID
+from lightning_seq.pooling import Pooling, SequencePooling
 
-__all__ = ["CELLS", "Cell", "RecurrentClassifier", "VariableLength"]
+__all__ = ["CELLS", "Cell", "Pooling", "RecurrentClassifier", "VariableLength"]
 
 
 class RecurrentClassifier(nn.Module):
-    """Embedding -> (stacked, optionally bidirectional) RNN/LSTM/GRU -> final states -> linear head.
+    """Embedding -> (stacked, optionally bidirectional) RNN/LSTM/GRU -> pooling -> linear head.
 
-    Each sequence's final state is read at its own last token (see :mod:`lightning_seq.encoder`), so
-    its logits do not depend on how much padding its batch has, or on which side.
+    Each sequence's states are read over its own tokens only (see :mod:`lightning_seq.encoder` and
+    :mod:`lightning_seq.pooling`), so its logits do not depend on how much padding its batch has, or on which side.
 
     Args:
         vocab_size: Embedding rows; every token id must be below it.
@@ -26,6 +27,8 @@ class RecurrentClassifier(nn.Module):
         num_layers: Stacked recurrent layers.
         bidirectional: Also read each sequence backwards; the head sees both final states.
         dropout: Dropout between stacked layers and before the head.
+        embedding_dropout: Dropout on the word vectors, before the recurrent layers.
+        pooling: ``"last"`` (final states, the seed's), ``"mean"``, ``"max"`` or ``"attention"`` over the steps.
         variable_length: How padding is kept out: ``"pack"``, ``"mask"``, or ``"auto"`` (mask on CPU,
             where it is fastest; pack on GPUs, where cuDNN runs packed batches natively).
     """
@@ -40,6 +43,8 @@ class RecurrentClassifier(nn.Module):
         num_layers: int = 1,
         bidirectional: bool = False,
         dropout: float = 0.0,
+        embedding_dropout: float = 0.0,
+        pooling: Pooling = "last",
         variable_length: VariableLength = "auto",
     ) -> None:
         super().__init__()
@@ -48,13 +53,16 @@ class RecurrentClassifier(nn.Module):
         for name, value in sizes.items():
             if value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value}")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        for name, value in (("dropout", dropout), ("embedding_dropout", embedding_dropout)):
+            if not 0.0 <= value < 1.0:
+                raise ValueError(f"{name} must be in [0, 1), got {value}")
         self.vocab_size = vocab_size
         self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=PAD_ID)
         self.encoder = RecurrentEncoder(
             cell, embedding_dim, hidden_size, num_layers, bidirectional, dropout, variable_length
         )
+        self.embedding_dropout = nn.Dropout(embedding_dropout)
+        self.pooling = SequencePooling(pooling, self.encoder.output_size)
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(self.encoder.output_size, num_classes)
         self.reset_parameters()
@@ -73,8 +81,9 @@ class RecurrentClassifier(nn.Module):
     def forward(self, tokens: Tensor) -> Tensor:
         """Logits ``(batch, num_classes)`` for ``tokens`` ``(batch, time)``, padded with 0 on either side."""
         aligned, lengths = self._left_align(tokens)
-        features = self.encoder(self.embedding(aligned), lengths)
-        return self.head(self.dropout(features))
+        embedded = self.embedding_dropout(self.embedding(aligned))
+        steps, final = self.encoder(embedded, lengths, with_steps=self.pooling.needs_steps)
+        return self.head(self.dropout(self.pooling(steps, final, lengths)))
 
     def _left_align(self, tokens: Tensor) -> tuple[Tensor, Tensor]:
         """Rotate each row so its tokens come first (both encoder strategies want that); check the ids on the way."""

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import lightning as L
 import torch
-from lightning.pytorch.cli import OptimizerCallable
+from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import Tensor
 from torch.nn import functional as F
 from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
 from lightning_seq.batching import Batch
-from lightning_seq.model import Cell, RecurrentClassifier, VariableLength
+from lightning_seq.model import Cell, Pooling, RecurrentClassifier, VariableLength
 
 
 class SequenceClassifier(L.LightningModule):
@@ -26,10 +28,16 @@ class SequenceClassifier(L.LightningModule):
         num_layers: Stacked recurrent layers.
         bidirectional: Read each sequence in both directions.
         dropout: Dropout between stacked layers and before the head.
+        embedding_dropout: Dropout on the word vectors.
+        pooling: ``"last"``, ``"mean"``, ``"max"`` or ``"attention"`` (see :mod:`lightning_seq.pooling`).
+        label_smoothing: Label smoothing of the training loss (validation and test losses stay plain).
         variable_length: How padding is kept out of the result: ``"auto"`` (mask on CPU, pack on GPU:
             the faster of two exact ways on each), ``"pack"`` or ``"mask"``.
         optimizer: Builds the optimizer from the parameters; in a config a class path with its
             init args (``torch.optim.Adam`` with ``lr: 0.001`` by default, as in Keras).
+        scheduler: Builds a learning-rate scheduler from the optimizer, e.g. ``torch.optim.lr_scheduler.OneCycleLR``
+            with ``max_lr``; an unset ``total_steps`` is filled in with the run's number of optimizer steps.
+        scheduler_interval: Step the scheduler every optimizer ``step`` or every ``epoch``.
     """
 
     def __init__(
@@ -42,25 +50,35 @@ class SequenceClassifier(L.LightningModule):
         num_layers: int = 1,
         bidirectional: bool = False,
         dropout: float = 0.0,
+        embedding_dropout: float = 0.0,
+        pooling: Pooling = "last",
+        label_smoothing: float = 0.0,
         variable_length: VariableLength = "auto",
         optimizer: OptimizerCallable = torch.optim.Adam,
+        scheduler: LRSchedulerCallable | None = None,
+        scheduler_interval: Literal["step", "epoch"] = "step",
     ) -> None:
         super().__init__()
         # The optimizer factory stays out of the checkpoint so that checkpoints load with
         # torch.load(weights_only=True); the run's config.yaml records which optimizer was used.
-        self.save_hyperparameters(ignore=["optimizer"])
+        self.save_hyperparameters(ignore=["optimizer", "scheduler"])
+        if not 0.0 <= label_smoothing < 1.0:
+            raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
         self.net = RecurrentClassifier(
             vocab_size,
             num_classes,
-            cell,
-            embedding_dim,
-            hidden_size,
-            num_layers,
-            bidirectional,
-            dropout,
-            variable_length,
+            cell=cell,
+            embedding_dim=embedding_dim,
+            hidden_size=hidden_size,
+            num_layers=num_layers,
+            bidirectional=bidirectional,
+            dropout=dropout,
+            embedding_dropout=embedding_dropout,
+            pooling=pooling,
+            variable_length=variable_length,
         )
         self.optimizer = optimizer
+        self.scheduler = scheduler
         metrics = MetricCollection(
             {
                 # torchmetrics' multiclass accuracy averages per class by default; "micro" is plain accuracy.
@@ -88,8 +106,16 @@ class SequenceClassifier(L.LightningModule):
         """Class probabilities."""
         return self(batch.tokens).softmax(dim=-1)
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return self.optimizer(self.parameters())
+    def configure_optimizers(self) -> torch.optim.Optimizer | dict:
+        optimizer = self.optimizer(self.parameters())
+        if self.scheduler is None:
+            return optimizer
+        # A run-length scheduler (OneCycleLR) configured without total_steps gets the run's step count.
+        keywords = getattr(self.scheduler, "keywords", {})
+        unset_length = "total_steps" in keywords and keywords["total_steps"] is None
+        length = {"total_steps": self.trainer.estimated_stepping_batches} if unset_length else {}
+        schedule = {"scheduler": self.scheduler(optimizer, **length), "interval": self.hparams.scheduler_interval}
+        return {"optimizer": optimizer, "lr_scheduler": schedule}
 
     def on_train_epoch_end(self) -> None:
         self._log_epoch_metrics(self.train_metrics)
@@ -102,7 +128,8 @@ class SequenceClassifier(L.LightningModule):
 
     def _evaluate(self, batch: Batch, stage: str, metrics: MetricCollection) -> Tensor:
         logits = self(batch.tokens)
-        loss = F.cross_entropy(logits, batch.labels)
+        smoothing = self.hparams.label_smoothing if stage == "train" else 0.0
+        loss = F.cross_entropy(logits, batch.labels, label_smoothing=smoothing)
         size = len(batch.labels)
         # sync_dist: epoch means over all DDP ranks (a no-op on one device).
         self.log(

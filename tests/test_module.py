@@ -78,3 +78,25 @@ def test_checkpoint_round_trip_restores_the_same_model(datamodule: ReutersDataMo
     model.eval(), restored.eval()
     with torch.no_grad():
         torch.testing.assert_close(restored(batch.tokens), model(batch.tokens))
+
+
+def test_label_smoothing_applies_to_the_training_loss_only(datamodule: ReutersDataModule) -> None:
+    torch.manual_seed(0)
+    plain, smoothed = tiny(), tiny(label_smoothing=0.2)
+    smoothed.load_state_dict(plain.state_dict())
+    batch = next(iter(datamodule.val_dataloader()))
+    for stage in ("train", "val"):
+        losses = [model._evaluate(batch, stage, model.val_metrics) for model in (plain, smoothed)]
+        assert bool(losses[0] != losses[1]) is (stage == "train")
+    with pytest.raises(ValueError, match=r"label_smoothing must be in \[0, 1\)"):
+        tiny(label_smoothing=1.0)
+
+
+def test_one_cycle_scheduler_gets_the_runs_length(datamodule: ReutersDataModule, tmp_path: Path) -> None:
+    schedule = functools.partial(torch.optim.lr_scheduler.OneCycleLR, max_lr=0.01, total_steps=None)
+    model = tiny(cell="gru", scheduler=schedule)
+    trainer = fast_trainer(tmp_path, max_epochs=2, limit_train_batches=3, limit_val_batches=1)
+    trainer.fit(model, datamodule=datamodule)
+    scheduler = trainer.lr_scheduler_configs[0]
+    assert scheduler.interval == "step" and scheduler.scheduler.total_steps == 6 == trainer.global_step
+    torch.load(trainer.checkpoint_callback.best_model_path, weights_only=True)  # still nothing pickled
