@@ -94,6 +94,12 @@ class ReutersDataModule(L.LightningDataModule):
             self._word_index = reuters.load_word_index(self.hparams.data_dir, self.hparams.download)
         return self._word_index
 
+    @property
+    def vocabulary(self) -> dict[str, int]:
+        """Word -> token id, for exactly the words the encoding keeps (``num_words``, ``skip_top``)."""
+        keep = range(max(INDEX_FROM, self.hparams.skip_top), self.vocab_size)
+        return {word: rank + INDEX_FROM for word, rank in self.word_index.items() if rank + INDEX_FROM in keep}
+
     def prepare_data(self) -> None:
         self._load_raw()
 

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Literal
 
 import lightning as L
 import torch
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
+from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor
 from torch.nn import functional as F
 from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
 from lightning_seq.batching import Batch
+from lightning_seq.embeddings import Coverage, VectorFormat, embedding_matrix
 from lightning_seq.model import Cell, Pooling, RecurrentClassifier, VariableLength
 
 
@@ -38,6 +41,11 @@ class SequenceClassifier(L.LightningModule):
         scheduler: Builds a learning-rate scheduler from the optimizer, e.g. ``torch.optim.lr_scheduler.OneCycleLR``
             with ``max_lr``; an unset ``total_steps`` is filled in with the run's number of optimizer steps.
         scheduler_interval: Step the scheduler every optimizer ``step`` or every ``epoch``.
+        embeddings: A GloVe or word2vec file (see :mod:`lightning_seq.embeddings`) whose vectors
+            initialise the word embeddings when fitting starts; its dimension must equal ``embedding_dim``.
+        embeddings_format: ``"auto"`` (from the name and first line), ``"glove"``, ``"word2vec"``
+            or ``"word2vec-binary"``.
+        freeze_embeddings: Keep the pretrained vectors fixed instead of fine-tuning them.
     """
 
     def __init__(
@@ -57,6 +65,9 @@ class SequenceClassifier(L.LightningModule):
         optimizer: OptimizerCallable = torch.optim.Adam,
         scheduler: LRSchedulerCallable | None = None,
         scheduler_interval: Literal["step", "epoch"] = "step",
+        embeddings: str | None = None,
+        embeddings_format: VectorFormat = "auto",
+        freeze_embeddings: bool = False,
     ) -> None:
         super().__init__()
         # The optimizer factory stays out of the checkpoint so that checkpoints load with
@@ -77,6 +88,10 @@ class SequenceClassifier(L.LightningModule):
             pooling=pooling,
             variable_length=variable_length,
         )
+        if freeze_embeddings and not embeddings:
+            raise ValueError("freeze_embeddings needs pretrained vectors: set embeddings to a GloVe or word2vec file")
+        self.net.embedding.weight.requires_grad_(not freeze_embeddings)
+        self.embedding_coverage: Coverage | None = None
         self.optimizer = optimizer
         self.scheduler = scheduler
         metrics = MetricCollection(
@@ -92,6 +107,26 @@ class SequenceClassifier(L.LightningModule):
 
     def forward(self, tokens: Tensor) -> Tensor:
         return self.net(tokens)
+
+    def setup(self, stage: str) -> None:
+        # Only a fresh fit reads the vectors; a resumed fit restores its tuned weights from the checkpoint afterwards.
+        if stage == "fit" and self.hparams.embeddings and self.embedding_coverage is None:
+            vocabulary = getattr(self.trainer.datamodule, "vocabulary", None)
+            if vocabulary is None:
+                raise ValueError("pretrained embeddings need a datamodule with a `vocabulary` (word -> token id)")
+            self.load_embeddings(vocabulary)
+
+    def load_embeddings(self, vocabulary: Mapping[str, int]) -> Coverage:
+        """Copy the ``embeddings`` file's vectors into the word embeddings; says and returns the coverage."""
+        hp = self.hparams
+        matrix, coverage = embedding_matrix(
+            hp.embeddings, vocabulary, hp.vocab_size, hp.embedding_dim, hp.embeddings_format
+        )
+        with torch.no_grad():
+            self.net.embedding.weight.copy_(matrix)
+        rank_zero_info(f"Pretrained embeddings from {hp.embeddings}: {coverage}")
+        self.embedding_coverage = coverage
+        return coverage
 
     def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
         return self._evaluate(batch, "train", self.train_metrics)

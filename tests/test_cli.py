@@ -104,3 +104,16 @@ def test_flags_alone_train_the_presets_recipe(capsys: pytest.CaptureFixture) -> 
     assert config["model"]["optimizer"] == preset["model"]["optimizer"]
     config = printed_config(capsys, ["--model.optimizer", "torch.optim.SGD", "--model.optimizer.lr", "0.1"])
     assert config["model"]["optimizer"]["class_path"] == "torch.optim.SGD"
+
+
+def test_early_stopping_on_val_acc_comes_from_the_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An EarlyStopping callback in YAML stops the run: no epoch can improve val/acc by 1.0."""
+    monkeypatch.chdir(tmp_path)
+    overlay = tmp_path / "early.yaml"
+    stopper = {"monitor": "val/acc", "mode": "max", "patience": 0, "min_delta": 1.0}
+    callbacks = [{"class_path": "lightning.pytorch.callbacks.EarlyStopping", "init_args": stopper}]
+    overlay.write_text(yaml.safe_dump({"trainer": {"max_epochs": 5, "callbacks": callbacks}}))
+    args = ["--config", str(CONFIGS / "gru.yaml"), "--config", str(overlay), "--hidden_size", "8", *SUBSET]
+    fit_main(args)
+    summary = json.loads((tmp_path / "lightning_logs" / "gru" / "version_0" / "run_summary.json").read_text())
+    assert summary["epochs"] == 2  # the first epoch sets the best, the second fails to beat it by 1.0 and stops

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -34,9 +35,34 @@ def test_every_yaml_is_covered() -> None:
 def test_model_config_parses(config: Path, capsys: pytest.CaptureFixture) -> None:
     parsed = parse(capsys, config)
     name = config.stem
-    assert parsed["model"]["cell"] == name.removeprefix("bi")
-    assert parsed["model"]["bidirectional"] is name.startswith("bi")
     assert parsed["trainer"]["logger"]["init_args"]["name"] == name
+    if name != "best":  # the presets are named after their model
+        assert parsed["model"]["cell"] == name.removeprefix("bi")
+        assert parsed["model"]["bidirectional"] is name.startswith("bi")
+
+
+def test_best_recipe_is_what_the_readme_says(capsys: pytest.CaptureFixture) -> None:
+    parsed = parse(capsys, CONFIGS / "best.yaml")
+    model, data = parsed["model"], parsed["data"]
+    assert (model["cell"], model["bidirectional"], model["hidden_size"], model["pooling"]) == ("gru", True, 192, "max")
+    assert model["optimizer"]["class_path"] == "torch.optim.AdamW"
+    assert model["scheduler"]["class_path"] == "torch.optim.lr_scheduler.OneCycleLR"
+    assert (data["val_split"], data["num_words"], data["maxlen"]) == (0.0, None, 500)  # final fit on all 8,982 wires
+    assert parsed["checkpoint"]["monitor"] is None and parsed["trainer"]["gradient_clip_val"] == 1.0
+
+
+def test_best_recipe_trains_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The real YAML (scheduler, no validation, final weights kept), shrunk to a few steps."""
+    monkeypatch.chdir(tmp_path)
+    tiny = ["--hidden_size", "8", "--model.embedding_dim", "8", "--max_epochs", "2"]
+    limits = ["--trainer.limit_train_batches", "3", "--trainer.limit_test_batches", "2"]
+    metrics = fit_main(
+        ["--config", str(CONFIGS / "best.yaml"), *tiny, *limits, "--trainer.enable_progress_bar", "false"]
+    )
+    run = tmp_path / "lightning_logs" / "best" / "version_0"
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["final-epoch01.ckpt", "last.ckpt"]
+    summary = json.loads((run / "run_summary.json").read_text())
+    assert summary["best_checkpoint"].endswith("final-epoch01.ckpt") and summary["test"] == metrics
 
 
 @pytest.mark.parametrize("name", ["lstm", "gru"])
