@@ -136,6 +136,7 @@ def plot_curves(results: Sequence[RunResult], path: Path) -> Path:
 
     matplotlib.use("Agg")  # files only, no display needed
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     recipes = list(dict.fromkeys(result.recipe for result in results))
     figure, axes = plt.subplots(1, len(recipes), figsize=(6 * len(recipes), 4.5), squeeze=False, sharey=True)
@@ -149,7 +150,9 @@ def plot_curves(results: Sequence[RunResult], path: Path) -> Path:
                 markersize=3,
                 label=f"{result.model} ({result.test_acc:.3f} test)",
             )
-        axis.set(title=f"{recipe}", xlabel="epoch", ylabel="validation accuracy")
+        epochs_run = max(len(r.val_acc_curve) for r in results if r.recipe == recipe)
+        axis.set(title=f"{recipe} ({epochs_run} epochs)", xlabel="epoch", ylabel="validation accuracy")
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
         axis.grid(alpha=0.3)
         axis.legend(fontsize=8, loc="lower right")
     figure.tight_layout()
