@@ -18,8 +18,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from lightning_seq.cli import fit_main
+from lightning_seq.model import CELLS
 
-CELLS = ("rnn", "lstm", "gru")
 DIRECTIONS = ("uni", "bi")
 DEFAULT_CONFIGS = ("seed=configs/gru.yaml", "best=configs/best.yaml")  # label=path; a bare path is labelled by its stem
 COLUMNS = {
@@ -49,10 +49,9 @@ class RunResult:
 
 
 def run_one(
-    config: str, cell: str, direction: str, out: Path, val_split: float = 0.2, extra: Sequence[str] = ()
+    recipe: str, config: str, cell: str, direction: str, out: Path, val_split: float = 0.2, extra: Sequence[str] = ()
 ) -> RunResult:
-    """One ``scripts/fit.py`` run with its own log dir, read back from the files the run wrote."""
-    recipe, config = _labelled(config)
+    """One ``scripts/fit.py`` run of ``config`` with its own log dir, read back from the files the run wrote."""
     model = ("bi" if direction == "bi" else "") + cell
     save_dir = out / "runs"
     fit_main(
@@ -87,6 +86,7 @@ def run_one(
 
 
 def _labelled(config: str) -> tuple[str, str]:
+    """``label=path`` or a bare ``path`` (labelled by its stem) -> ``(label, path)``."""
     label, _, path = config.rpartition("=")
     return label or Path(path).stem, path
 
@@ -169,14 +169,16 @@ def compare(
     val_split: float = 0.2,
     extra: Sequence[str] = (),
 ) -> list[RunResult]:
+    recipes = [_labelled(config) for config in configs]
+    for _, path in recipes:
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"no config at {path}; pass existing YAML files to --configs")
     out.mkdir(parents=True, exist_ok=True)
     results = []
-    for config in configs:
-        if not Path(_labelled(config)[1]).is_file():
-            raise FileNotFoundError(f"no config at {_labelled(config)[1]}; pass existing YAML files to --configs")
+    for recipe, path in recipes:
         for cell in cells:
             for direction in directions:
-                results.append(run_one(config, cell, direction, out, val_split, extra))
+                results.append(run_one(recipe, path, cell, direction, out, val_split, extra))
                 write_table(results, out)  # a partial table survives an interrupted comparison
     plot_curves(results, out / "val_curves.png")
     return results
@@ -186,7 +188,7 @@ def main(argv: Sequence[str] | None = None) -> list[RunResult]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     recipes_help = "recipes to compare: YAML paths, optionally label=path"
     parser.add_argument("--configs", nargs="+", default=list(DEFAULT_CONFIGS), help=recipes_help)
-    parser.add_argument("--cells", nargs="+", default=list(CELLS), choices=CELLS)
+    parser.add_argument("--cells", nargs="+", default=list(CELLS), choices=list(CELLS))
     parser.add_argument("--directions", nargs="+", default=list(DIRECTIONS), choices=DIRECTIONS)
     parser.add_argument("--out", type=Path, default=Path("comparison"), help="where tables, plot and runs go")
     parser.add_argument("--val_split", type=float, default=0.2, help="share of training wires held out in every run")

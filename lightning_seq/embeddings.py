@@ -12,9 +12,9 @@ from __future__ import annotations
 import gzip
 import io
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Literal
+from typing import BinaryIO, Literal, get_args
 
 import numpy as np
 import torch
@@ -22,7 +22,7 @@ import torch
 from lightning_seq.encoding import PAD_ID
 
 VectorFormat = Literal["auto", "glove", "word2vec", "word2vec-binary"]
-VECTOR_FORMATS = ("auto", "glove", "word2vec", "word2vec-binary")
+VECTOR_FORMATS: tuple[str, ...] = get_args(VectorFormat)
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ class Coverage:
     vocabulary: int
     found: int
     lowercase_matches: int
-    missing_examples: tuple[str, ...] = field(default=())
+    missing_examples: tuple[str, ...] = ()
 
     @property
     def fraction(self) -> float:
@@ -158,15 +158,14 @@ def _read_binary(stream: BinaryIO, path: Path) -> Iterator[tuple[str, np.ndarray
     if len(header) != 2 or not all(part.isdigit() for part in header):
         raise ValueError(f"{path}: a word2vec binary file starts with 'count dim', got {header!r}")
     count, dim = int(header[0]), int(header[1])
-    reader = io.BufferedReader(stream) if not isinstance(stream, io.BufferedReader) else stream  # type: ignore[arg-type]
     for number in range(count):
         word = bytearray()
-        while (char := reader.read(1)) != b" ":
+        while (char := stream.read(1)) != b" ":  # both open() and gzip.open() streams are buffered
             if not char:
                 raise ValueError(f"{path}: ends after {number} of the {count} vectors its header promises")
             if char != b"\n" or word:
                 word += char
-        data = reader.read(4 * dim)
+        data = stream.read(4 * dim)
         if len(data) != 4 * dim:
             raise ValueError(f"{path}: ends inside vector {number + 1} of {count}; download it again")
         yield word.decode("utf-8", errors="replace"), np.frombuffer(data, dtype="<f4").copy()

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 import torch
 from torch import Tensor, nn
 
 Pooling = Literal["last", "mean", "max", "attention"]
-POOLINGS = ("last", "mean", "max", "attention")
+POOLINGS: tuple[str, ...] = get_args(Pooling)
 
 
 class SequencePooling(nn.Module):
