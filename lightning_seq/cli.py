@@ -13,7 +13,7 @@ from lightning.pytorch import Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint, ModelSummary
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
-from lightning_seq.callbacks import EpochTimer
+from lightning_seq.callbacks import EpochTimer, TestReport, TrainingCurves
 from lightning_seq.data import ReutersDataModule
 from lightning_seq.module import SequenceClassifier
 
@@ -83,6 +83,8 @@ class SeqCLI(LightningCLI):
         parser.add_lightning_class_args(ModelSummary, "summary")
         parser.set_defaults({"summary.max_depth": 2})  # embedding, encoder and head with their parameter counts
         parser.add_lightning_class_args(EpochTimer, "epoch_timer")
+        parser.add_lightning_class_args(TestReport, "test_report")  # per-topic report + figures after the test
+        parser.add_lightning_class_args(TrainingCurves, "training_curves")  # PNG next to the checkpoints
         parser.add_argument(
             "--ckpt_path", type=str | None, default=None, help="Resume fitting from this checkpoint file."
         )

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from lightning_seq.cli import fit_main
+from lightning_seq.logs import epoch_curves
 from lightning_seq.model import CELLS
 
 DIRECTIONS = ("uni", "bi")
@@ -92,14 +93,11 @@ def _labelled(config: str) -> tuple[str, str]:
 
 
 def read_curve(log_dir: Path, tag: str) -> tuple[float, ...]:
-    """A scalar's logged values, in step order, from the run's TensorBoard event files."""
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    events = EventAccumulator(str(log_dir), size_guidance={"scalars": 0})
-    events.Reload()
-    if tag not in events.Tags()["scalars"]:
+    """A scalar's logged values, one per epoch, from the run's TensorBoard event files."""
+    curve = epoch_curves(log_dir, [tag]).get(tag)
+    if not curve:
         raise ValueError(f"{log_dir} logged no {tag!r}; was validation skipped?")
-    return tuple(event.value for event in sorted(events.Scalars(tag), key=lambda event: event.step))
+    return tuple(value for _, value in curve)
 
 
 def write_table(results: Sequence[RunResult], out: Path) -> tuple[Path, Path]:

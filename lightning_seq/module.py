@@ -129,13 +129,14 @@ class SequenceClassifier(L.LightningModule):
         return coverage
 
     def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
-        return self._evaluate(batch, "train", self.train_metrics)
+        return self._evaluate(batch, "train", self.train_metrics)[0]
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
         self._evaluate(batch, "val", self.val_metrics)
 
-    def test_step(self, batch: Batch, batch_idx: int) -> None:
-        self._evaluate(batch, "test", self.test_metrics)
+    def test_step(self, batch: Batch, batch_idx: int) -> Tensor:
+        """Returns the logits, for callbacks such as :class:`~lightning_seq.callbacks.TestReport`."""
+        return self._evaluate(batch, "test", self.test_metrics)[1]
 
     def predict_step(self, batch: Batch, batch_idx: int) -> Tensor:
         """Class probabilities."""
@@ -161,7 +162,8 @@ class SequenceClassifier(L.LightningModule):
     def on_test_epoch_end(self) -> None:
         self._log_epoch_metrics(self.test_metrics)
 
-    def _evaluate(self, batch: Batch, stage: str, metrics: MetricCollection) -> Tensor:
+    def _evaluate(self, batch: Batch, stage: str, metrics: MetricCollection) -> tuple[Tensor, Tensor]:
+        """``(loss, logits)``; logs the loss and accumulates the epoch's metrics."""
         logits = self(batch.tokens)
         smoothing = self.hparams.label_smoothing if stage == "train" else 0.0
         loss = F.cross_entropy(logits, batch.labels, label_smoothing=smoothing)
@@ -179,7 +181,7 @@ class SequenceClassifier(L.LightningModule):
         # Accumulated here, computed once per epoch: each self.log call costs ~1 ms of Lightning bookkeeping,
         # several % of a CPU step.
         metrics.update(logits, batch.labels)
-        return loss
+        return loss, logits.detach()
 
     def _log_epoch_metrics(self, metrics: MetricCollection, prog_bar: bool = False) -> None:
         """compute() gathers the counts of every DDP rank, so all ranks log the same values."""

@@ -49,3 +49,25 @@ def datamodule(real_data_dir: Path, cache_dir: Path) -> ReutersDataModule:
     module.prepare_data()
     module.setup()
     return module
+
+
+@pytest.fixture(scope="session")
+def gru_run(real_data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small run of ``configs/gru.yaml`` through the real front door (a few batches, full test split)."""
+    from lightning_seq.cli import fit_main
+
+    save_dir = tmp_path_factory.mktemp("runs")
+    fit_main(
+        [
+            "--config", str(CONFIGS / "gru.yaml"),
+            "--hidden_size", "16", "--model.embedding_dim", "16", "--max_epochs", "2",
+            "--trainer.limit_train_batches", "20", "--trainer.limit_val_batches", "5",
+            "--trainer.enable_progress_bar", "false", "--trainer.logger.init_args.save_dir", str(save_dir),
+        ]
+    )  # fmt: skip
+    return save_dir / "gru" / "version_0"
+
+
+@pytest.fixture(scope="session")
+def gru_checkpoint(gru_run: Path) -> Path:
+    return next((gru_run / "checkpoints").glob("best-*.ckpt"))

@@ -60,7 +60,8 @@ def test_best_recipe_trains_end_to_end(tmp_path: Path, monkeypatch: pytest.Monke
         ["--config", str(CONFIGS / "best.yaml"), *tiny, *limits, "--trainer.enable_progress_bar", "false"]
     )
     run = tmp_path / "lightning_logs" / "best" / "version_0"
-    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["final-epoch01.ckpt", "last.ckpt"]
+    written = sorted(p.name for p in (run / "checkpoints").iterdir())
+    assert written == ["final-epoch01.ckpt", "last.ckpt", "training_curves.png"]  # curves of train loss/acc only
     summary = json.loads((run / "run_summary.json").read_text())
     assert summary["best_checkpoint"].endswith("final-epoch01.ckpt") and summary["test"] == metrics
 

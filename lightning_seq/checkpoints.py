@@ -1,0 +1,68 @@
+"""Rebuild a trained model and the data settings it was trained with from one checkpoint file.
+
+Checkpoints are read with ``torch.load(weights_only=True)``: tensors and plain Python values only, so
+loading a checkpoint from an untrusted source cannot run code (the module keeps its optimizer
+factory out of the hyperparameters for exactly this reason).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from lightning_seq.data import ReutersDataModule
+from lightning_seq.module import SequenceClassifier
+
+_CLI_KEYS = ("_instantiator", "_class_path")  # bookkeeping LightningCLI adds to saved hyperparameters
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """The checkpoint's contents, loaded without unpickling arbitrary objects."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"checkpoint {path} does not exist; scripts/fit.py writes them to <log dir>/checkpoints/ "
+            "(best-*.ckpt, last.ckpt)"
+        )
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises RuntimeError / UnpicklingError / EOFError for unreadable files
+        raise ValueError(f"{path} is not a readable checkpoint ({type(error).__name__}: {error})") from error
+    missing = [key for key in ("state_dict", "hyper_parameters") if key not in checkpoint]
+    if missing:
+        raise ValueError(f"{path} is not a lightning_seq checkpoint: it has no {' or '.join(missing)}")
+    return checkpoint
+
+
+def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> SequenceClassifier:
+    """The :class:`SequenceClassifier` saved in ``path``, in eval mode."""
+    read_checkpoint(path)  # clear errors for a missing or foreign file before Lightning's own loader
+    model = SequenceClassifier.load_from_checkpoint(path, map_location=map_location, weights_only=True)
+    return model.eval()
+
+
+def data_settings(path: str | Path) -> dict[str, Any]:
+    """The :class:`ReutersDataModule` arguments the checkpoint's run used (vocabulary, maxlen, padding, split)."""
+    saved = read_checkpoint(path).get("datamodule_hyper_parameters")
+    if saved is None:
+        raise ValueError(
+            f"{path} records no data settings (it was not trained with a ReutersDataModule); "
+            "the vocabulary and padding it expects are unknown"
+        )
+    return {key: value for key, value in saved.items() if key not in _CLI_KEYS}
+
+
+def load_datamodule(path: str | Path, **overrides: Any) -> ReutersDataModule:
+    """A :class:`ReutersDataModule` with the checkpoint's data settings, ``overrides`` (e.g. ``data_dir``) applied.
+
+    A ``data_dir`` recorded at training time that does not exist here is dropped, so that
+    ``$LIGHTNING_SEQ_DATA`` or the user cache is used instead.
+    """
+    settings = data_settings(path)
+    recorded = settings.get("data_dir")
+    if recorded and not Path(recorded).expanduser().is_dir():
+        settings["data_dir"] = None
+    settings.update({key: value for key, value in overrides.items() if value is not None})
+    return ReutersDataModule(**settings)

@@ -1,0 +1,139 @@
+"""A per-topic classification report and confusion matrix, computed by torchmetrics.
+
+One :class:`ReportMetrics` collection is updated batch by batch (and synced across DDP ranks by
+torchmetrics), then turned into a :class:`ClassificationReport` that renders as Markdown and JSON.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor
+from torchmetrics import MetricCollection
+from torchmetrics.classification import (
+    MulticlassAccuracy,
+    MulticlassConfusionMatrix,
+    MulticlassF1Score,
+    MulticlassPrecision,
+    MulticlassRecall,
+    MulticlassStatScores,
+)
+
+
+@dataclass(frozen=True)
+class ClassScores:
+    name: str
+    precision: float
+    recall: float
+    f1: float
+    support: int
+
+
+@dataclass(frozen=True)
+class ClassificationReport:
+    """Per-class scores, their macro and support-weighted averages, accuracy, and the confusion matrix.
+
+    ``confusion[i][j]`` counts items of true class ``i`` predicted as ``j``.
+    """
+
+    classes: tuple[ClassScores, ...]
+    macro: ClassScores
+    weighted: ClassScores
+    accuracy: float
+    confusion: tuple[tuple[int, ...], ...]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(row.name for row in self.classes)
+
+    def normalized_confusion(self) -> Tensor:
+        """Each row divided by its true-class count (recall on the diagonal); rows without items stay 0."""
+        counts = torch.tensor(self.confusion, dtype=torch.float64)
+        return counts / counts.sum(dim=1, keepdim=True).clamp(min=1)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def to_markdown(self) -> str:
+        total = sum(row.support for row in self.classes)
+        lines = [
+            f"Accuracy {self.accuracy:.4f} on {total:,} items.",
+            "",
+            "| topic | precision | recall | F1 | support |",
+            "| --- | ---: | ---: | ---: | ---: |",
+        ]
+        for row in (*self.classes, self.macro, self.weighted):
+            lines.append(f"| {row.name} | {row.precision:.3f} | {row.recall:.3f} | {row.f1:.3f} | {row.support:,} |")
+        return "\n".join(lines) + "\n"
+
+    def write(self, directory: str | Path, stem: str = "test_report") -> tuple[Path, Path]:
+        """``<stem>.md`` and ``<stem>.json`` in ``directory``."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        markdown, data = directory / f"{stem}.md", directory / f"{stem}.json"
+        markdown.write_text(self.to_markdown())
+        data.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        return markdown, data
+
+
+class ReportMetrics(MetricCollection):
+    """The torchmetrics behind a :class:`ClassificationReport`; ``update(logits_or_preds, target)``."""
+
+    def __init__(self, names: Sequence[str]) -> None:
+        classes = len(names)
+        super().__init__(
+            {
+                "stats": MulticlassStatScores(classes, average=None),  # per class: tp, fp, tn, fn, support
+                "confusion": MulticlassConfusionMatrix(classes),
+                "accuracy": MulticlassAccuracy(classes, average="micro"),
+                **{
+                    f"{metric}_{average}": cls(classes, average=average)
+                    for metric, cls in (
+                        ("precision", MulticlassPrecision),
+                        ("recall", MulticlassRecall),
+                        ("f1", MulticlassF1Score),
+                    )
+                    for average in ("none", "macro", "weighted")
+                },
+            },
+            compute_groups=False,  # the averages differ only in compute(); grouping them saves nothing here
+        )
+        self.names = tuple(names)
+
+    def report(self) -> ClassificationReport:
+        values = {key: value.cpu() for key, value in self.compute().items()}
+        support = values["stats"][:, 4].long()
+        total = int(support.sum())
+
+        def summary(name: str, average: str, count: int) -> ClassScores:
+            scores = [float(values[f"{metric}_{average}"]) for metric in ("precision", "recall", "f1")]
+            return ClassScores(name, *scores, count)
+
+        rows = tuple(
+            ClassScores(
+                name,
+                float(values["precision_none"][index]),
+                float(values["recall_none"][index]),
+                float(values["f1_none"][index]),
+                int(support[index]),
+            )
+            for index, name in enumerate(self.names)
+        )
+        return ClassificationReport(
+            classes=rows,
+            macro=summary("macro avg", "macro", total),
+            weighted=summary("weighted avg", "weighted", total),
+            accuracy=float(values["accuracy"]),
+            confusion=tuple(tuple(int(count) for count in row) for row in values["confusion"].long().tolist()),
+        )
+
+
+def classification_report(preds: Tensor, target: Tensor, names: Sequence[str]) -> ClassificationReport:
+    """The report for one set of predictions: ``preds`` are logits ``(n, classes)`` or class ids ``(n,)``."""
+    metrics = ReportMetrics(names)
+    metrics.update(preds, target)
+    return metrics.report()
