@@ -139,9 +139,9 @@ class RecurrentEncoder(nn.Module):
 
 def _reverse_within_lengths(lengths: Tensor, width: int) -> Tensor:
     """Per-row step indices that reverse each sequence's first ``length`` steps and keep the padding."""
-    steps = torch.arange(width, device=lengths.device).expand(len(lengths), width)
+    steps = torch.arange(width, device=lengths.device).unsqueeze(0)
     ends = lengths.unsqueeze(1) - 1
-    return torch.where(steps <= ends, ends - steps, steps)
+    return torch.where(steps <= ends, ends - steps, steps)  # broadcasts to (batch, width)
 
 
 def _gather_steps(values: Tensor, index: Tensor) -> Tensor:

@@ -94,11 +94,15 @@ def keras_encode(
     tokens[is_word] = shuffled.tokens + INDEX_FROM
 
     limit = num_words if num_words is not None else int(tokens.max()) + 1
-    tokens = np.where((tokens >= skip_top) & (tokens < limit), tokens, OOV_ID)
-    encoded = Ragged(tokens, offsets, shuffled.labels)
+    encoded = Ragged(limit_vocabulary(tokens, limit, skip_top), offsets, shuffled.labels)
 
     cut = int(len(encoded) * (1 - test_split))
     return encoded.select(np.arange(cut)), encoded.select(np.arange(cut, len(encoded)))
+
+
+def limit_vocabulary(tokens: np.ndarray, vocab_size: int, skip_top: int = 0) -> np.ndarray:
+    """Keras's rule: ids outside ``[skip_top, vocab_size)`` become OOV (so ``skip_top > 1`` also hides the start)."""
+    return np.where((tokens >= skip_top) & (tokens < vocab_size), tokens, OOV_ID)
 
 
 def pad_sequences(

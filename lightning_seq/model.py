@@ -80,7 +80,13 @@ class RecurrentClassifier(nn.Module):
 
     def forward(self, tokens: Tensor) -> Tensor:
         """Logits ``(batch, num_classes)`` for ``tokens`` ``(batch, time)``, padded with 0 on either side."""
-        aligned, lengths = self._left_align(tokens)
+        return self.classify(*self._left_align(tokens))
+
+    def classify(self, aligned: Tensor, lengths: Tensor) -> Tensor:
+        """Logits for ids that hold each row's ``lengths[i] >= 1`` tokens first and padding after.
+
+        No checks and no data-dependent branches, so that it traces for export (see :mod:`lightning_seq.export`).
+        """
         embedded = self.embedding_dropout(self.embedding(aligned))
         steps, final = self.encoder(embedded, lengths, with_steps=self.pooling.needs_steps)
         return self.head(self.dropout(self.pooling(steps, final, lengths)))

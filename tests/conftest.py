@@ -52,7 +52,7 @@ def datamodule(real_data_dir: Path, cache_dir: Path) -> ReutersDataModule:
 
 
 @pytest.fixture(scope="session")
-def gru_run(real_data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def gru_run(real_data_dir: Path, cache_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small run of ``configs/gru.yaml`` through the real front door (a few batches, full test split)."""
     from lightning_seq.cli import fit_main
 
@@ -63,6 +63,8 @@ def gru_run(real_data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
             "--hidden_size", "16", "--model.embedding_dim", "16", "--max_epochs", "2",
             "--trainer.limit_train_batches", "20", "--trainer.limit_val_batches", "5",
             "--trainer.enable_progress_bar", "false", "--trainer.logger.init_args.save_dir", str(save_dir),
+            # explicit: session fixtures start before the per-test environment is set
+            "--data.data_dir", str(real_data_dir), "--data.cache_dir", str(cache_dir),
         ]
     )  # fmt: skip
     return save_dir / "gru" / "version_0"

@@ -1,0 +1,197 @@
+"""``scripts/export.py``: a checkpoint as an ONNX or TorchScript model, ``(tokens, lengths) -> logits``.
+
+Inputs: ``tokens`` int64 ``(batch, time)``, padded with 0 on the side the training data used
+(``padding``, Keras's ``pre`` by default), and ``lengths`` int64 ``(batch,)``, the real tokens per row
+(each >= 1). Both dimensions are dynamic. Ids must be below ``vocab_size``; texts are encoded as in
+:mod:`lightning_seq.text`. A ``<model>.json`` beside the model records this contract, the topic names
+and the encoding settings, so that a deployment needs nothing else from this package.
+
+ONNX goes through torch's TorchScript-based exporter: it maps ``nn.RNN`` / ``nn.LSTM`` / ``nn.GRU``
+onto ONNX's own recurrent operators with dynamic batch and time axes. (The newer dynamo exporter
+unrolls ``rnn_tanh`` over time and fixes the batch size; checked with torch 2.13.)
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import warnings
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from lightning_seq.checkpoints import data_settings, load_datamodule, load_model
+from lightning_seq.model import RecurrentClassifier
+from lightning_seq.reuters import TOPICS
+
+Format = Literal["onnx", "torchscript"]
+SUFFIXES: dict[str, str] = {"onnx": ".onnx", "torchscript": ".pt"}
+ONNX_OPSET = 17
+
+
+class ExportableClassifier(nn.Module):
+    """A copy of a :class:`RecurrentClassifier` with a traceable ``forward(tokens, lengths)``.
+
+    The copy always uses the masked variable-length strategy (exact, and made of plain tensor ops);
+    the rows are rotated so that their tokens come first, as the model's own forward does.
+    """
+
+    def __init__(self, net: RecurrentClassifier, padding: str = "pre") -> None:
+        super().__init__()
+        if padding not in ("pre", "post"):
+            raise ValueError(f"padding must be 'pre' or 'post', got {padding!r}")
+        self.net = copy.deepcopy(net).cpu().eval()
+        self.net.encoder.variable_length = "mask"
+        self.pre_padded = padding == "pre"
+
+    def forward(self, tokens: Tensor, lengths: Tensor) -> Tensor:
+        if not self.pre_padded:
+            return self.net.classify(tokens, lengths)  # tokens already come first
+        width = tokens.size(1)  # row i's tokens sit in its last lengths[i] columns: rotate them to the front
+        index = torch.arange(width, device=tokens.device).unsqueeze(0) + (width - lengths).unsqueeze(1)
+        index = torch.where(index >= width, index - width, index)  # the rotation without % (ONNX-friendly)
+        return self.net.classify(tokens.gather(1, index), lengths)
+
+
+def export_model(
+    net: RecurrentClassifier, path: str | Path, fmt: Format, padding: str = "pre", metadata: dict | None = None
+) -> Path:
+    """Write ``net`` to ``path`` as ``fmt``, and ``<path>.json`` with the input contract and ``metadata``."""
+    if fmt not in SUFFIXES:
+        raise ValueError(f"unknown format {fmt!r}: choose one of {', '.join(SUFFIXES)}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    wrapper = ExportableClassifier(net, padding)
+    example = _example_inputs(wrapper.net.vocab_size, padding)
+    with warnings.catch_warnings():
+        # Tracing notes that shapes may change and that torch.jit is deprecated; parity is checked afterwards.
+        warnings.filterwarnings("ignore", category=UserWarning)
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+        if fmt == "onnx":
+            torch.onnx.export(
+                wrapper,
+                example,
+                str(path),
+                dynamo=False,
+                input_names=["tokens", "lengths"],
+                output_names=["logits"],
+                dynamic_axes={"tokens": {0: "batch", 1: "time"}, "lengths": {0: "batch"}, "logits": {0: "batch"}},
+                opset_version=ONNX_OPSET,
+            )
+        else:
+            torch.jit.trace(wrapper, example).save(str(path))
+    contract = {
+        "format": fmt,
+        "inputs": {
+            "tokens": f"int64 (batch, time), 0 = padding on the '{padding}' side, ids < {wrapper.net.vocab_size}",
+            "lengths": "int64 (batch,), real tokens per row, >= 1",
+        },
+        "outputs": {"logits": f"float32 (batch, {wrapper.net.head.out_features})"},
+        "padding": padding,
+        **(metadata or {}),
+    }
+    _sidecar(path).write_text(json.dumps(contract, indent=2) + "\n")
+    return path
+
+
+def load_exported(path: str | Path) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """``run(tokens, lengths) -> logits`` on numpy arrays: onnxruntime (CPU) for ``.onnx``, torch.jit otherwise."""
+    path = Path(path)
+    if path.suffix == ".onnx":
+        try:
+            import onnxruntime
+        except ImportError as error:
+            raise ImportError("running ONNX models needs onnxruntime: pip install 'lightning_seq[export]'") from error
+        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        return lambda tokens, lengths: session.run(["logits"], {"tokens": tokens, "lengths": lengths})[0]
+    module = torch.jit.load(str(path), map_location="cpu")
+
+    def run(tokens: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return module(torch.from_numpy(tokens), torch.from_numpy(lengths)).numpy()
+
+    return run
+
+
+def parity(
+    net: RecurrentClassifier, exported: str | Path, batches: Iterable[tuple[Tensor, Tensor]]
+) -> tuple[float, int]:
+    """Largest absolute logit difference between ``net`` and the exported model, and the items compared."""
+    run = load_exported(exported)
+    net = net.cpu().eval()
+    worst, items = 0.0, 0
+    with torch.no_grad():
+        for tokens, lengths in batches:
+            expected = net(tokens).numpy()
+            actual = run(tokens.numpy(), lengths.numpy())
+            worst = max(worst, float(np.abs(actual - expected).max()))
+            items += len(tokens)
+    return worst, items
+
+
+def export_checkpoint(
+    checkpoint: str | Path, fmt: Format, out: str | Path | None = None
+) -> tuple[Path, RecurrentClassifier]:
+    """Export the checkpoint's network with its data settings; ``out`` defaults to the checkpoint's path + suffix."""
+    checkpoint = Path(checkpoint)
+    settings = data_settings(checkpoint)
+    net = load_model(checkpoint).net
+    metadata = {
+        "checkpoint": str(checkpoint),
+        "vocab_size": net.vocab_size,
+        "encoding": {key: settings.get(key) for key in ("num_words", "skip_top", "maxlen", "padding", "truncating")},
+        "text": "lower-case, Keras text_to_word_sequence punctuation filters, reuters_word_index.json rank + 3, "
+        "start token 1 first, out-of-vocabulary 2",
+        "topics": list(TOPICS),
+    }
+    path = Path(out) if out else checkpoint.with_suffix(SUFFIXES[fmt])
+    return export_model(net, path, fmt, settings.get("padding", "pre"), metadata), net
+
+
+def _example_inputs(vocab_size: int, padding: str) -> tuple[Tensor, Tensor]:
+    """Two rows of different lengths, so that nothing about one row's shape gets baked in."""
+    lengths = torch.tensor([7, 3])
+    tokens = torch.zeros(2, 7, dtype=torch.long)
+    for row, length in enumerate(lengths.tolist()):
+        ids = torch.arange(1, length + 1) % vocab_size
+        ids[ids == 0] = 1
+        if padding == "pre":
+            tokens[row, 7 - length :] = ids
+        else:
+            tokens[row, :length] = ids
+    return tokens, lengths
+
+
+def _sidecar(path: Path) -> Path:
+    return path.with_name(path.name + ".json")
+
+
+def main(argv: Sequence[str] | None = None) -> Path:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--ckpt", type=Path, required=True, help="checkpoint written by scripts/fit.py")
+    parser.add_argument("--format", choices=list(SUFFIXES), default="onnx")
+    parser.add_argument("--out", type=Path, help="model file (default: the checkpoint's path with .onnx / .pt)")
+    parser.add_argument("--check_batches", type=int, default=4, help="real test batches to compare logits on (0: skip)")
+    parser.add_argument("--tolerance", type=float, default=1e-4, help="largest allowed logit difference")
+    parser.add_argument("--data_dir", help="directory with reuters.npz, for the check (default: $LIGHTNING_SEQ_DATA)")
+    args = parser.parse_args(argv)
+    path, net = export_checkpoint(args.ckpt, args.format, args.out)
+    print(f"Exported {args.ckpt} -> {path} (+ {_sidecar(path).name})")
+    if args.check_batches > 0:
+        datamodule = load_datamodule(args.ckpt, data_dir=args.data_dir)
+        datamodule.setup("test")
+        batches = [
+            (batch.tokens, batch.lengths)
+            for batch, _ in zip(datamodule.test_dataloader(), range(args.check_batches), strict=False)
+        ]
+        worst, items = parity(net, path, batches)
+        print(f"Parity on {items} real test items: largest |logit difference| {worst:.2e} (tolerance {args.tolerance})")
+        if not worst <= args.tolerance:
+            parser.exit(1, f"error: the exported model differs from the checkpoint by {worst:.2e}\n")
+    return path

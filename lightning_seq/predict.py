@@ -1,0 +1,178 @@
+"""Topics for raw newswire text from a trained checkpoint: ``scripts/predict.py`` and :class:`TopicPredictor`.
+
+    predictor = TopicPredictor.from_checkpoint("lightning_logs/gru/version_0/checkpoints/last.ckpt")
+    predictor.predict(["Egypt bought 200,000 tonnes of U.S. wheat"], top_k=3)[0].topics  # ((topic, probability), ...)
+
+Texts are encoded as the checkpoint's training data was (:mod:`lightning_seq.text`): the same word
+index, ``num_words``, ``skip_top``, ``maxlen`` and truncation side. A text without words, or whose
+words the model has never seen, is refused with an error rather than answered with a guess.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from lightning_seq.checkpoints import load_datamodule, load_model
+from lightning_seq.encoding import Ragged, pad_sequences
+from lightning_seq.module import SequenceClassifier
+from lightning_seq.text import EncodedText, TextEncoder
+
+
+@dataclass(frozen=True)
+class TopicPrediction:
+    """The ``top_k`` topics of one text, most probable first, and how much of the text the model could read."""
+
+    text: str
+    topics: tuple[tuple[str, float], ...]
+    words: int
+    unknown_words: tuple[str, ...]
+    truncated_tokens: int  # tokens cut to fit the training maxlen (from the front with Keras's 'pre')
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["topics"] = [{"topic": name, "probability": round(p, 6)} for name, p in self.topics]
+        return data
+
+
+class TopicPredictor:
+    """A trained classifier plus the encoding its data used."""
+
+    def __init__(
+        self,
+        model: SequenceClassifier,
+        encoder: TextEncoder,
+        topic_names: Sequence[str],
+        maxlen: int,
+        padding: str = "pre",
+        truncating: str = "pre",
+    ) -> None:
+        if len(topic_names) != model.hparams.num_classes:
+            raise ValueError(f"{len(topic_names)} topic names for a model with {model.hparams.num_classes} classes")
+        if encoder.vocab_size != model.hparams.vocab_size:
+            raise ValueError(
+                f"the encoder's vocabulary ({encoder.vocab_size} ids) is not the model's ({model.hparams.vocab_size})"
+            )
+        self.model = model.eval()
+        self.encoder = encoder
+        self.topic_names = tuple(topic_names)
+        self.maxlen, self.padding, self.truncating = maxlen, padding, truncating
+
+    @classmethod
+    def from_checkpoint(
+        cls, checkpoint: str | Path, data_dir: str | None = None, device: str | torch.device = "cpu"
+    ) -> TopicPredictor:
+        """Model, word index and encoding settings from one checkpoint (the word index from ``data_dir``)."""
+        datamodule = load_datamodule(checkpoint, data_dir=data_dir)
+        hp = datamodule.hparams
+        encoder = TextEncoder(datamodule.word_index, datamodule.vocab_size, hp.skip_top)
+        model = load_model(checkpoint, map_location=device)
+        return cls(model, encoder, datamodule.topic_names, hp.maxlen, hp.padding, hp.truncating)
+
+    def encode(self, texts: Sequence[str]) -> list[EncodedText]:
+        """Every text's encoding; one ``ValueError`` naming every text that is empty or entirely unknown."""
+        encoded, problems = [], []
+        for number, text in enumerate(texts, start=1):
+            try:
+                item = self.encoder.encode(text)
+            except ValueError as error:
+                problems.append(f"text {number}: {error}")
+                continue
+            if item.known == 0:
+                problems.append(
+                    f"text {number}: none of its words {list(item.words)[:10]} is in the model's vocabulary "
+                    f"({self.encoder.vocab_size:,} ids), so any topic would be a guess; give English newswire text"
+                )
+            encoded.append(item)
+        if problems:
+            raise ValueError("cannot classify:\n  " + "\n  ".join(problems))
+        return encoded
+
+    @torch.no_grad()
+    def predict(self, texts: str | Sequence[str], top_k: int = 3, batch_size: int = 256) -> list[TopicPrediction]:
+        if isinstance(texts, str):
+            texts = [texts]
+        if not texts:
+            raise ValueError("no texts given")
+        if not 1 <= top_k <= len(self.topic_names):
+            raise ValueError(f"top_k must be in [1, {len(self.topic_names)}], got {top_k}")
+        encoded = self.encode(texts)
+        sequences = Ragged.from_lists([item.ids.tolist() for item in encoded], np.zeros(len(encoded), dtype=np.int64))
+        width = min(self.maxlen, int(sequences.lengths.max()))  # the model's result does not depend on padding
+        tokens, _ = pad_sequences(sequences, width, self.padding, self.truncating)
+        probabilities = torch.cat(
+            [
+                self.model(batch.to(self.model.device)).softmax(dim=-1).cpu()
+                for batch in torch.from_numpy(tokens).split(batch_size)
+            ]
+        )
+        top = probabilities.topk(top_k, dim=-1)
+        return [
+            TopicPrediction(
+                text=text,
+                topics=tuple((self.topic_names[i], float(p)) for p, i in zip(values, indices.tolist(), strict=True)),
+                words=len(item.words),
+                unknown_words=item.unknown,
+                truncated_tokens=max(0, len(item.ids) - self.maxlen),
+            )
+            for text, item, values, indices in zip(texts, encoded, top.values.tolist(), top.indices, strict=True)
+        ]
+
+
+def predict_topics(
+    checkpoint: str | Path, texts: str | Sequence[str], top_k: int = 3, data_dir: str | None = None
+) -> list[TopicPrediction]:
+    """One call for library users: load ``checkpoint`` and classify ``texts``."""
+    return TopicPredictor.from_checkpoint(checkpoint, data_dir).predict(texts, top_k)
+
+
+def _read_texts(args: argparse.Namespace) -> list[str]:
+    if args.text:
+        return list(args.text)
+    if args.file:
+        return args.file.read_text(encoding="utf-8").splitlines()
+    if sys.stdin.isatty():
+        raise ValueError("no input: give --text TEXT, --file FILE (one text per line), or pipe text to stdin")
+    return sys.stdin.read().splitlines()
+
+
+def format_prediction(number: int, prediction: TopicPrediction) -> str:
+    preview = prediction.text if len(prediction.text) <= 70 else prediction.text[:67] + "..."
+    notes = [f"{prediction.words} words"]
+    if prediction.unknown_words:
+        shown = ", ".join(prediction.unknown_words[:8]) + (", ..." if len(prediction.unknown_words) > 8 else "")
+        notes.append(f"{len(prediction.unknown_words)} unknown: {shown}")
+    if prediction.truncated_tokens:
+        notes.append(f"first {prediction.truncated_tokens} tokens cut to fit maxlen")
+    lines = [f"[{number}] {preview!r} ({'; '.join(notes)})"]
+    lines += [f"    {name:<16} {probability:.3f}" for name, probability in prediction.topics]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> list[TopicPrediction]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--ckpt", type=Path, required=True, help="checkpoint written by scripts/fit.py")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--text", action="append", help="a text to classify (repeatable)")
+    source.add_argument("--file", type=Path, help="a UTF-8 file with one text per line")
+    parser.add_argument("--top_k", type=int, default=3, help="topics to show per text")
+    parser.add_argument("--json", action="store_true", help="one JSON object per line instead of a table")
+    parser.add_argument("--data_dir", help="directory with reuters_word_index.json (default: $LIGHTNING_SEQ_DATA)")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    args = parser.parse_args(argv)
+    try:
+        predictions = TopicPredictor.from_checkpoint(args.ckpt, args.data_dir, args.device).predict(
+            _read_texts(args), args.top_k
+        )
+    except (ValueError, FileNotFoundError) as error:
+        parser.exit(2, f"error: {error}\n")
+    for number, prediction in enumerate(predictions, start=1):
+        print(json.dumps(prediction.to_dict()) if args.json else format_prediction(number, prediction))
+    return predictions
