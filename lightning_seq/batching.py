@@ -8,7 +8,7 @@ from typing import NamedTuple
 
 import torch
 from torch import Tensor
-from torch.utils.data import BatchSampler, Dataset, Sampler
+from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, Sampler
 
 from lightning_seq.encoding import Ragged, pad_sequences
 
@@ -60,14 +60,21 @@ def keep_batch(batch: Batch) -> Batch:
 
 
 class BucketBatchSampler(BatchSampler):
-    """Batches of similar length, so that trimmed batches carry little padding.
+    """Batches of similar length, so that trimmed batches carry little padding; resumable mid-epoch.
 
     The indices that ``sampler`` yields (shuffled for training) are cut into chunks of
     ``bucket_batches`` batches, each chunk is sorted by length and split into batches, and with
-    ``shuffle`` the batch order is shuffled, so an epoch does not run from short to long.
+    ``shuffle`` the batch order is shuffled, so an epoch does not run from short to long. With
+    ``sort_by_length=False`` batches keep the sampler's order (plain batching).
 
     Under DDP Lightning rebuilds this sampler with a ``DistributedSampler`` as ``sampler`` (it records
     the init arguments), so each rank buckets only its own disjoint share of every epoch.
+
+    **Resuming.** :meth:`state_dict` records the epoch, its batches, how many were consumed, and torch's
+    random state. After :meth:`load_state_dict`, an iteration in the same epoch serves that epoch's remaining
+    batches and puts the random state back; an iteration in a later epoch puts the random state back and
+    draws the new epoch as the uninterrupted run would have. Training then continues exactly as if never
+    stopped, dropout included. Single process only: under DDP the state is not kept (each rank's order differs).
 
     Args:
         sampler: The indices to batch, e.g. ``RandomSampler`` for training, ``SequentialSampler`` for evaluation.
@@ -76,6 +83,7 @@ class BucketBatchSampler(BatchSampler):
         drop_last: Drop the one short batch an epoch may end with.
         bucket_batches: Batches per sorted chunk: more means less padding and less randomness.
         shuffle: Shuffle the batch order (drawn from torch's global RNG, like ``RandomSampler``).
+        sort_by_length: Sort each chunk by length (bucketing); ``False`` batches in the sampler's order.
     """
 
     def __init__(
@@ -86,6 +94,7 @@ class BucketBatchSampler(BatchSampler):
         drop_last: bool = False,
         bucket_batches: int = 50,
         shuffle: bool = True,
+        sort_by_length: bool = True,
     ) -> None:
         super().__init__(sampler, batch_size, drop_last)
         if bucket_batches < 1:
@@ -93,22 +102,115 @@ class BucketBatchSampler(BatchSampler):
         self.lengths = torch.as_tensor(lengths)
         self.bucket_batches = bucket_batches
         self.shuffle = shuffle
+        self.sort_by_length = sort_by_length
+        self._epoch_batches: list[Tensor] = []  # the current epoch's batches, in serving order
+        self._first_served = 0  # batches of the epoch served before this iteration started (after a resume)
+        self._resume: dict | None = None
 
     def __iter__(self) -> Iterator[list[int]]:
-        indices = torch.as_tensor(list(self.sampler), dtype=torch.long)
-        batches: list[Tensor] = []
-        for chunk in indices.split(self.batch_size * self.bucket_batches):
-            ordered = chunk[torch.argsort(self.lengths[chunk], stable=True)]  # stable: ties keep the shuffle
-            batches.extend(ordered.split(self.batch_size))
-        if self.drop_last and batches and len(batches[-1]) < self.batch_size:
-            batches.pop()  # only the last chunk can end short: chunks are whole batches
-        order = range(len(batches))
-        if self.shuffle:
-            generator = torch.Generator().manual_seed(int(torch.empty((), dtype=torch.int64).random_().item()))
-            order = torch.randperm(len(batches), generator=generator).tolist()
-        for position in order:
-            yield batches[position].tolist()
+        resume, self._resume = self._resume, None
+        if resume is not None and resume["epoch"] == self.epoch:  # stopped inside this epoch
+            self._epoch_batches = list(resume["indices"].split(resume["sizes"].tolist()))
+            self._first_served = resume["consumed"]
+            _set_random_state(resume)
+        else:
+            if resume is not None:  # stopped at an epoch's end: continue the random stream from there
+                _set_random_state(resume)
+                _draw_as_dataloader_iter_does()
+            self._epoch_batches = self._draw_epoch()
+            self._first_served = 0
+        for batch in self._epoch_batches[self._first_served :]:
+            yield batch.tolist()
 
     def __len__(self) -> int:
         count = len(self.sampler)
         return count // self.batch_size if self.drop_last else math.ceil(count / self.batch_size)
+
+    def state_dict(self, served: int) -> dict:
+        """The position after ``served`` batches of the current iteration (tensors and ints only)."""
+        if _distributed():
+            return {}
+        sizes = torch.tensor([len(batch) for batch in self._epoch_batches], dtype=torch.long)
+        indices = torch.cat(self._epoch_batches) if self._epoch_batches else torch.zeros(0, dtype=torch.long)
+        state = {"epoch": self.epoch, "indices": indices, "sizes": sizes, "consumed": self._first_served + served}
+        return state | _random_state()
+
+    def load_state_dict(self, state: dict) -> None:
+        self._resume = state or None
+
+    @property
+    def epoch(self) -> int:
+        """The epoch Lightning set on the index sampler (``set_epoch``); an epoch may end before its batches do."""
+        return getattr(self.sampler, "epoch", 0)
+
+    def _draw_epoch(self) -> list[Tensor]:
+        indices = torch.as_tensor(list(self.sampler), dtype=torch.long)
+        batches: list[Tensor] = []
+        for chunk in indices.split(self.batch_size * self.bucket_batches):
+            if self.sort_by_length:
+                chunk = chunk[torch.argsort(self.lengths[chunk], stable=True)]  # stable: ties keep the shuffle
+            batches.extend(chunk.split(self.batch_size))
+        if self.drop_last and batches and len(batches[-1]) < self.batch_size:
+            batches.pop()  # only the last chunk can end short: chunks are whole batches
+        if self.shuffle:
+            generator = torch.Generator().manual_seed(int(torch.empty((), dtype=torch.int64).random_().item()))
+            batches = [batches[position] for position in torch.randperm(len(batches), generator=generator).tolist()]
+        return batches
+
+
+class EpochRandomSampler(RandomSampler):
+    """``RandomSampler`` that remembers the epoch Lightning sets, so that a resumed sampler knows where it is."""
+
+    epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+
+class ResumableDataLoader(DataLoader):
+    """A DataLoader over a :class:`BucketBatchSampler` that Lightning checkpoints and restores mid-epoch.
+
+    Lightning saves the ``state_dict`` of every training loader that has one with the fit loop's state,
+    and hands it back to ``load_state_dict`` before iterating again after ``fit(ckpt_path=...)``.
+    """
+
+    def __iter__(self) -> Iterator:
+        self._live_iterator = super().__iter__()
+        return self._live_iterator
+
+    def state_dict(self) -> dict:
+        live = getattr(self, "_live_iterator", None)
+        return self.batch_sampler.state_dict(live._num_yielded if live is not None else 0)
+
+    def load_state_dict(self, state: dict) -> None:
+        self.batch_sampler.load_state_dict(state)
+
+
+def _distributed() -> bool:
+    return (
+        torch.distributed.is_available()
+        and torch.distributed.is_initialized()
+        and torch.distributed.get_world_size() > 1
+    )
+
+
+def _random_state() -> dict:
+    state = {"torch_rng": torch.get_rng_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda_rng"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_random_state(state: dict) -> None:
+    torch.set_rng_state(state["torch_rng"])
+    if "cuda_rng" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda_rng"])
+
+
+def _draw_as_dataloader_iter_does() -> None:
+    """Each new DataLoader iterator draws one int64 from the global generator (its workers' base seed).
+
+    In an uninterrupted run that draw falls between an epoch-end checkpoint and the next epoch's shuffle;
+    the resumed run made it before the random state was put back, so it is repeated here.
+    """
+    torch.empty((), dtype=torch.int64).random_()

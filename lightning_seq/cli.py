@@ -13,7 +13,7 @@ from lightning.pytorch import Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint, ModelSummary
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
-from lightning_seq.callbacks import EpochTimer, TestReport, TrainingCurves
+from lightning_seq.callbacks import EpochTimer, StepCheckpoint, TestReport, TrainingCurves
 from lightning_seq.data import ReutersDataModule
 from lightning_seq.module import SequenceClassifier
 
@@ -75,9 +75,17 @@ class SeqCLI(LightningCLI):
             {
                 "checkpoint.monitor": "val/acc",
                 "checkpoint.mode": "max",
-                "checkpoint.save_last": True,
                 "checkpoint.filename": "best-epoch{epoch:02d}-val_acc{val/acc:.4f}",
                 "checkpoint.auto_insert_metric_name": False,
+            }
+        )
+        parser.add_lightning_class_args(StepCheckpoint, "step_checkpoint")
+        parser.set_defaults(
+            {
+                "step_checkpoint.every_n_train_steps": 50,  # a killed run loses at most this many steps
+                "step_checkpoint.save_top_k": 0,  # last.ckpt only; the best checkpoints come from `checkpoint`
+                "step_checkpoint.save_last": True,
+                "step_checkpoint.enable_version_counter": False,  # a resumed run overwrites its own last.ckpt
             }
         )
         parser.add_lightning_class_args(ModelSummary, "summary")
@@ -86,8 +94,16 @@ class SeqCLI(LightningCLI):
         parser.add_lightning_class_args(TestReport, "test_report")  # per-topic report + figures after the test
         parser.add_lightning_class_args(TrainingCurves, "training_curves")  # PNG next to the checkpoints
         parser.add_argument(
-            "--ckpt_path", type=str | None, default=None, help="Resume fitting from this checkpoint file."
+            "--ckpt_path",
+            type=str | None,
+            default=None,
+            help="Resume fitting from this checkpoint file, or 'last': the newest last.ckpt of this config's "
+            "logger directory (<save_dir>/<name>/version_*/), whose version the resumed run keeps logging to.",
         )
+
+    def before_instantiate_classes(self) -> None:
+        if self.config.get("ckpt_path") == "last":
+            resolve_last_checkpoint(self.config)
 
 
 def fit_main(args: list[str] | None = None) -> dict[str, float]:
@@ -102,18 +118,43 @@ def fit_main(args: list[str] | None = None) -> dict[str, float]:
             auto_configure_optimizers=False,  # the model takes its optimizer as an argument (model.optimizer)
             seed_everything_default=42,
             parser_kwargs={"description": DESCRIPTION},
+            save_config_kwargs={"overwrite": True},  # a resumed run writes its config into the same directory
         )
     trainer = cli.trainer
-    trainer.fit(cli.model, datamodule=cli.datamodule, ckpt_path=cli.config.ckpt_path)
+    # weights_only: resuming never unpickles arbitrary objects (checkpoints hold tensors and plain values only)
+    trainer.fit(cli.model, datamodule=cli.datamodule, ckpt_path=cli.config.ckpt_path, weights_only=True)
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
     if not best:
         warnings.warn(
             "No best checkpoint was recorded (was validation skipped?); testing the final weights.", stacklevel=2
         )
-    metrics = trainer.test(cli.model, datamodule=cli.datamodule, ckpt_path=best or None)[0]
+    metrics = trainer.test(cli.model, datamodule=cli.datamodule, ckpt_path=best or None, weights_only=True)[0]
     if trainer.is_global_zero:
         write_run_report(trainer, metrics, best)
     return metrics
+
+
+def resolve_last_checkpoint(config: Any) -> Path:
+    """``--ckpt_path last``: the newest ``last.ckpt`` under the TensorBoard logger's ``<save_dir>/<name>/``.
+
+    The logger's ``version`` is set to that run's, so the resumed run continues its logs and checkpoints.
+    """
+    logger = config.trainer.get("logger")
+    init = logger.get("init_args") if hasattr(logger, "get") else None
+    if init is None or "save_dir" not in init:
+        raise ValueError(
+            "--ckpt_path last needs a TensorBoardLogger with save_dir and name in the config (as configs/*.yaml "
+            "have); otherwise pass the checkpoint file itself"
+        )
+    runs = Path(init["save_dir"]) / (init.get("name") or "lightning_logs")
+    candidates = sorted(runs.glob("*/checkpoints/last.ckpt"), key=lambda path: path.stat().st_mtime)
+    if not candidates:
+        raise FileNotFoundError(f"--ckpt_path last: no {runs}/*/checkpoints/last.ckpt to resume from")
+    last = candidates[-1]
+    init["version"] = last.parent.parent.name
+    config.ckpt_path = str(last)
+    print(f"Resuming from {last}")
+    return last
 
 
 def write_run_report(trainer: Trainer, metrics: dict[str, float], best_checkpoint: str) -> Path:

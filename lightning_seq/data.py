@@ -7,10 +7,16 @@ from typing import Literal
 import lightning as L
 import numpy as np
 from lightning.pytorch.accelerators import CUDAAccelerator
-from torch.utils.data import DataLoader, RandomSampler, SequentialSampler
+from torch.utils.data import DataLoader, SequentialSampler
 
 from lightning_seq import reuters
-from lightning_seq.batching import BucketBatchSampler, PaddedDataset, keep_batch
+from lightning_seq.batching import (
+    BucketBatchSampler,
+    EpochRandomSampler,
+    PaddedDataset,
+    ResumableDataLoader,
+    keep_batch,
+)
 from lightning_seq.encoding import INDEX_FROM, Ragged, keras_encode
 
 Side = Literal["pre", "post"]
@@ -73,6 +79,8 @@ class ReutersDataModule(L.LightningDataModule):
         self.save_hyperparameters()
         self.datasets: dict[str, PaddedDataset] = {}
         self._word_index: dict[str, int] | None = None
+        self._train_loader: ResumableDataLoader | None = None
+        self._train_position: dict | None = None  # from a checkpoint, for the next training loader
 
     @property
     def vocab_size(self) -> int:
@@ -132,6 +140,18 @@ class ReutersDataModule(L.LightningDataModule):
         """The test split in its own order (not bucketed), so predictions line up with the items."""
         return self._loader("test", shuffle=False, bucket=False)
 
+    def state_dict(self) -> dict:
+        """Where training stands in the data and in torch's random stream (see :class:`BucketBatchSampler`).
+
+        The training loader is stateful too, but Lightning restores loaders only when it restarts inside an
+        epoch; kept here as well, an epoch-end checkpoint also resumes the random stream exactly.
+        """
+        position = self._train_loader.state_dict() if self._train_loader is not None else {}
+        return {"train_position": position} if position else {}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self._train_position = state_dict.get("train_position")
+
     def _load_raw(self) -> Ragged:
         return reuters.load_raw(self.hparams.data_dir, self.hparams.cache_dir, self.hparams.download)
 
@@ -145,10 +165,21 @@ class ReutersDataModule(L.LightningDataModule):
             "persistent_workers": hp.num_workers > 0,
             "pin_memory": self._on_cuda() if hp.pin_memory is None else hp.pin_memory,
         }
+        if shuffle:  # training: resumable mid-epoch (see BucketBatchSampler), bucketed or plain
+            sort = hp.bucketing and bucket
+            batches = BucketBatchSampler(
+                EpochRandomSampler(dataset), dataset.lengths, hp.batch_size, False, hp.bucket_batches, sort, sort
+            )
+            if self._train_position:
+                batches.load_state_dict(self._train_position)
+                self._train_position = None
+            self._train_loader = ResumableDataLoader(dataset, batch_sampler=batches, **common)
+            return self._train_loader
         if not (hp.bucketing and bucket):
-            return DataLoader(dataset, batch_size=hp.batch_size, shuffle=shuffle, **common)
-        sampler = RandomSampler(dataset) if shuffle else SequentialSampler(dataset)
-        batches = BucketBatchSampler(sampler, dataset.lengths, hp.batch_size, False, hp.bucket_batches, shuffle)
+            return DataLoader(dataset, batch_size=hp.batch_size, shuffle=False, **common)
+        batches = BucketBatchSampler(
+            SequentialSampler(dataset), dataset.lengths, hp.batch_size, False, hp.bucket_batches, False
+        )
         return DataLoader(dataset, batch_sampler=batches, **common)
 
     def _on_cuda(self) -> bool:
