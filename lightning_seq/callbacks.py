@@ -103,9 +103,9 @@ class TestReport(L.Callback):
 
     def on_test_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.report = self.metrics.report()  # every rank takes part in the sync
+        directory = Path(self.dirpath or trainer.log_dir or trainer.default_root_dir)  # log_dir: a collective
         if not trainer.is_global_zero:
             return
-        directory = Path(self.dirpath or trainer.log_dir or trainer.default_root_dir)
         title = _model_label(pl_module)
         figures = {
             "confusion_matrix": confusion_matrix_figure(self.report, f"{title} test"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ SHORT_FLAGS = {
     "--num_layers": "--model.num_layers",
     "--accelerator": "--trainer.accelerator",
     "--devices": "--trainer.devices",
+    "--strategy": "--trainer.strategy",
     "--precision": "--trainer.precision",
     "--max_epochs": "--trainer.max_epochs",
     "--batch_size": "--data.batch_size",
@@ -121,6 +123,8 @@ def fit_main(args: list[str] | None = None) -> dict[str, float]:
             save_config_kwargs={"overwrite": True},  # a resumed run writes its config into the same directory
         )
     trainer = cli.trainer
+    if trainer.is_global_zero:  # other DDP ranks would pick their own version number before the group exists
+        ensure_writable(Path(trainer.log_dir or trainer.default_root_dir))
     # weights_only: resuming never unpickles arbitrary objects (checkpoints hold tensors and plain values only)
     trainer.fit(cli.model, datamodule=cli.datamodule, ckpt_path=cli.config.ckpt_path, weights_only=True)
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
@@ -129,9 +133,23 @@ def fit_main(args: list[str] | None = None) -> dict[str, float]:
             "No best checkpoint was recorded (was validation skipped?); testing the final weights.", stacklevel=2
         )
     metrics = trainer.test(cli.model, datamodule=cli.datamodule, ckpt_path=best or None, weights_only=True)[0]
+    log_dir = Path(trainer.log_dir or trainer.default_root_dir)  # every rank: under DDP log_dir is a broadcast
     if trainer.is_global_zero:
-        write_run_report(trainer, metrics, best)
+        write_run_report(trainer, log_dir, metrics, best)
     return metrics
+
+
+def ensure_writable(directory: Path) -> None:
+    """Fail before training, not after an hour of it, when the run's logs and checkpoints cannot be written."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=directory):
+            pass
+    except OSError as error:
+        raise OSError(
+            f"cannot write the run's logs and checkpoints to {directory} ({error.strerror or error}); choose a "
+            "writable --trainer.logger.init_args.save_dir (or --trainer.default_root_dir), or fix its permissions"
+        ) from error
 
 
 def resolve_last_checkpoint(config: Any) -> Path:
@@ -157,9 +175,8 @@ def resolve_last_checkpoint(config: Any) -> Path:
     return last
 
 
-def write_run_report(trainer: Trainer, metrics: dict[str, float], best_checkpoint: str) -> Path:
+def write_run_report(trainer: Trainer, log_dir: Path, metrics: dict[str, float], best_checkpoint: str) -> Path:
     """``test_metrics.json`` (the test metrics) and ``run_summary.json`` (what a results table needs)."""
-    log_dir = Path(trainer.log_dir or trainer.default_root_dir)
     log_dir.mkdir(parents=True, exist_ok=True)
     (log_dir / "test_metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     timer = next((cb for cb in trainer.callbacks if isinstance(cb, EpochTimer)), None)

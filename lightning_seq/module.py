@@ -18,6 +18,11 @@ from lightning_seq.batching import Batch
 from lightning_seq.embeddings import Coverage, VectorFormat, embedding_matrix
 from lightning_seq.model import Cell, Pooling, RecurrentClassifier, VariableLength
 
+# The hyperparameters that shape the weights: a checkpoint only fits a model that agrees on all of them.
+ARCHITECTURE = (
+    "vocab_size", "num_classes", "cell", "embedding_dim", "hidden_size", "num_layers", "bidirectional", "pooling"
+)  # fmt: skip
+
 
 class SequenceClassifier(L.LightningModule):
     """Trains a :class:`RecurrentClassifier`; logs loss, accuracy and macro-F1 under ``train/``, ``val/``, ``test/``.
@@ -129,7 +134,38 @@ class SequenceClassifier(L.LightningModule):
         return coverage
 
     def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
-        return self._evaluate(batch, "train", self.train_metrics)[0]
+        loss = self._evaluate(batch, "train", self.train_metrics)[0]
+        if not torch.isfinite(loss):  # stop before the optimizer step writes NaN into the weights
+            raise FloatingPointError(self._non_finite_message(loss, batch_idx))
+        return loss
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        """Refuse, by name, a checkpoint whose weights have other shapes or meaning than this model's."""
+        fix = "use the checkpoint's settings (its run's config.yaml has them) or start a new run without --ckpt_path"
+        saved = checkpoint.get("hyper_parameters", {})
+        differ = [name for name in ARCHITECTURE if name in saved and saved[name] != self.hparams.get(name)]
+        if differ:
+            theirs = ", ".join(f"{name}={saved[name]!r}" for name in differ)
+            ours = ", ".join(f"{name}={self.hparams.get(name)!r}" for name in differ)
+            hint = " (vocab_size follows data.num_words)" if "vocab_size" in differ else ""
+            raise ValueError(f"the checkpoint was trained with {theirs}, but this model has {ours}{hint}; {fix}")
+        ours = self.state_dict()
+        for name, tensor in checkpoint.get("state_dict", {}).items():  # e.g. settings overridden at load time
+            if name in ours and tensor.shape != ours[name].shape:
+                raise ValueError(
+                    f"the checkpoint's {name} has shape {tuple(tensor.shape)}, this model's {tuple(ours[name].shape)}: "
+                    f"it was trained with other sizes ({', '.join(ARCHITECTURE)}); {fix}"
+                )
+
+    def _non_finite_message(self, loss: Tensor, batch_idx: int) -> str:
+        last = [cb.last_model_path for cb in self.trainer.checkpoint_callbacks if getattr(cb, "last_model_path", "")]
+        kept = f"the last good checkpoint is {last[-1]}" if last else "no checkpoint was saved yet"
+        return (
+            f"training loss is {loss.item()} at global step {self.global_step} (epoch {self.current_epoch}, "
+            f"batch {batch_idx}); training stopped before that step changed the weights, and {kept}. Lower "
+            "model.optimizer.init_args.lr, set trainer.gradient_clip_val, or train in 32-true precision, then "
+            "resume with --ckpt_path last"
+        )
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
         self._evaluate(batch, "val", self.val_metrics)

@@ -117,3 +117,20 @@ def test_early_stopping_on_val_acc_comes_from_the_config(tmp_path: Path, monkeyp
     fit_main(args)
     summary = json.loads((tmp_path / "lightning_logs" / "gru" / "version_0" / "run_summary.json").read_text())
     assert summary["epochs"] == 2  # the first epoch sets the best, the second fails to beat it by 1.0 and stops
+
+
+def test_ddp_front_door_trains_two_ranks_and_reports_once(tmp_path: Path) -> None:
+    """``--accelerator cpu --devices 2 --strategy ddp``: Lightning starts the second rank with the same command."""
+    command = [sys.executable, str(REPO_ROOT / "scripts" / "fit.py"), "--config", str(CONFIGS / "gru.yaml")]
+    command += ["--accelerator", "cpu", "--devices", "2", "--strategy", "ddp", "--hidden_size", "8", *SUBSET]
+    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.count("Test metrics:") == 1  # reported by rank 0 only
+    runs = tmp_path / "lightning_logs" / "gru"
+    assert [path.name for path in runs.iterdir()] == ["version_0"]  # one run directory for both ranks
+    run = runs / "version_0"
+    report = json.loads((run / "test_report.json").read_text())
+    metrics = json.loads((run / "test_metrics.json").read_text())
+    assert report["accuracy"] == pytest.approx(metrics["test/acc"], abs=1e-6)  # the report holds both ranks' items
+    assert sum(row["support"] for row in report["classes"]) == 2 * 2 * 128  # 2 ranks x 2 test batches
+    assert json.loads((run / "run_summary.json").read_text())["test"] == metrics
