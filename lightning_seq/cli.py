@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
+import torch
 from lightning.pytorch import Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint, ModelSummary
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
@@ -136,6 +137,11 @@ def fit_main(args: list[str] | None = None) -> dict[str, float]:
     log_dir = Path(trainer.log_dir or trainer.default_root_dir)  # every rank: under DDP log_dir is a broadcast
     if trainer.is_global_zero:
         write_run_report(trainer, log_dir, metrics, best)
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        # Lightning leaves the process group alive; its gloo threads can abort the interpreter at exit
+        # ("terminate called without an active exception") unless the group is destroyed first.
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
     return metrics
 
 

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import lightning as L
+import torch
 
 from lightning_seq.batching import BucketBatchSampler
 from lightning_seq.data import ReutersDataModule
@@ -52,6 +53,8 @@ def main(out: Path) -> None:
         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False, callbacks=[Report(out)],
     )  # fmt: skip
     trainer.fit(model, datamodule=data)
+    torch.distributed.barrier()
+    torch.distributed.destroy_process_group()  # else gloo's threads can abort the interpreter at exit
 
 
 if __name__ == "__main__":
