@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterator, Sized
 from typing import NamedTuple
 
@@ -109,6 +110,13 @@ class BucketBatchSampler(BatchSampler):
 
     def __iter__(self) -> Iterator[list[int]]:
         resume, self._resume = self._resume, None
+        if resume is not None and int(resume["sizes"].sum()) != len(self.sampler):
+            warnings.warn(
+                f"the checkpoint's data position covers {int(resume['sizes'].sum())} training items but the data now "
+                f"has {len(self.sampler)} (were the data settings changed?); its epoch starts afresh",
+                stacklevel=2,
+            )
+            resume = None
         if resume is not None and resume["epoch"] == self.epoch:  # stopped inside this epoch
             self._epoch_batches = list(resume["indices"].split(resume["sizes"].tolist()))
             self._first_served = resume["consumed"]

@@ -102,6 +102,11 @@ def test_a_sampler_resumes_its_epoch_and_the_random_stream() -> None:
     assert torch.equal(torch.rand(3), expected_draw)
     assert resumed.state_dict(served=len(expected_rest))["consumed"] == 19  # counted from the epoch's start
 
+    other_data = BucketBatchSampler(EpochRandomSampler(range(250)), lengths, 16, bucket_batches=4)
+    other_data.load_state_dict(state)
+    with pytest.warns(UserWarning, match="covers 300 training items but the data now has 250"):
+        assert sorted(i for batch in other_data for i in batch) == list(range(250))
+
 
 def test_same_seed_same_model_other_seed_other_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """CPU training is deterministic: two runs with --seed_everything 7 agree bit for bit."""
