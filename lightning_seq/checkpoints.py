@@ -27,7 +27,8 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
             "(best-*.ckpt, last.ckpt)"
         )
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        # mmap: reading the settings does not pull every tensor into memory; load_model reads the file again
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except Exception as error:  # torch raises RuntimeError / UnpicklingError / EOFError for unreadable files
         raise ValueError(f"{path} is not a readable checkpoint ({type(error).__name__}: {error})") from error
     missing = [key for key in ("state_dict", "hyper_parameters") if key not in checkpoint]

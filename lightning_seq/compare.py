@@ -17,9 +17,12 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from matplotlib.ticker import MaxNLocator
+
 from lightning_seq.cli import fit_main
 from lightning_seq.logs import epoch_curves
 from lightning_seq.model import CELLS
+from lightning_seq.plots import plt, save_figure
 
 DIRECTIONS = ("uni", "bi")
 DEFAULT_CONFIGS = ("seed=configs/gru.yaml", "best=configs/best.yaml")  # label=path; a bare path is labelled by its stem
@@ -130,12 +133,6 @@ def write_table(results: Sequence[RunResult], out: Path) -> tuple[Path, Path]:
 
 def plot_curves(results: Sequence[RunResult], path: Path) -> Path:
     """Validation accuracy per epoch, one panel per recipe, one line per model."""
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only, no display needed
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import MaxNLocator
-
     recipes = list(dict.fromkeys(result.recipe for result in results))
     figure, axes = plt.subplots(1, len(recipes), figsize=(6 * len(recipes), 4.5), squeeze=False, sharey=True)
     for axis, recipe in zip(axes[0], recipes, strict=True):
@@ -154,9 +151,7 @@ def plot_curves(results: Sequence[RunResult], path: Path) -> Path:
         axis.grid(alpha=0.3)
         axis.legend(fontsize=8, loc="lower right")
     figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
-    return path
+    return save_figure(figure, path, dpi=120)
 
 
 def compare(
