@@ -21,18 +21,25 @@ CURVE_TAGS = ("train/loss_epoch", "val/loss", "train/acc", "val/acc")
 
 
 class EpochTimer(L.Callback):
-    """Logs ``time/epoch_s``: wall seconds per training epoch, its validation pass included."""
+    """Logs ``time/epoch_s``: wall seconds per training epoch, its validation pass included.
+
+    An epoch that a resumed run entered midway is not timed: only its remainder ran in this process, and
+    Lightning does not call ``on_train_epoch_start`` for it (a start left unset once read as the machine's uptime).
+    """
 
     def __init__(self) -> None:
         self.epoch_seconds: list[float] = []
-        self._start = 0.0
+        self._start: float | None = None
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._start = time.perf_counter()
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         # Lightning runs the epoch's validation before this hook, so its time is included.
+        if self._start is None:
+            return
         seconds = time.perf_counter() - self._start
+        self._start = None
         self.epoch_seconds.append(seconds)
         pl_module.log("time/epoch_s", seconds, on_step=False, on_epoch=True)
 

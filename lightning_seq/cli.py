@@ -3,21 +3,29 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 import tempfile
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 from unittest import mock
 
 import torch
 from lightning.pytorch import Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint, ModelSummary
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.plugins.io import TorchCheckpointIO
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from lightning_seq.callbacks import EpochTimer, StepCheckpoint, TestReport, TrainingCurves
+from lightning_seq.checkpoint_io import AtomicCheckpointIO
+from lightning_seq.checkpoints import read_checkpoint
+from lightning_seq.constraints import plain_number
 from lightning_seq.data import ReutersDataModule
+from lightning_seq.errors import USAGE_ERROR, BadValue, MissingFile, NotWritable, report_user_errors
 from lightning_seq.module import SequenceClassifier
+from lightning_seq.shutdown import SIGTERM_EXIT, end_stuck_process_on_sigterm
 
 # Short aliases for the settings people change most; each expands in place to its full key,
 # so it overrides a --config given before it and is overridden by one given after it.
@@ -57,6 +65,28 @@ def expand_short_flags(args: list[str]) -> list[str]:
         if name in _SWITCHES and not equals and following.startswith("-"):
             expanded.append("true")
     return expanded
+
+
+class OneLineErrorParser(LightningArgumentParser):
+    """A bad option or value is answered with one line that names it, not the whole usage block first."""
+
+    def error(self, message: str, ex: Exception | None = None) -> NoReturn:
+        if not self.exit_on_error:  # a parser used inside another (subcommands, nested configs) reports upwards
+            super().error(message, ex)
+        sys.stderr.write(f"error: {_one_line(message)} (--help lists every option)\n")
+        self.exit(USAGE_ERROR)
+
+
+def _one_line(message: str) -> str:
+    """jsonargparse's multi-line report as one line: ``--data.batch_size 0: must satisfy batch_size>0``."""
+    key = re.search(r'Parser key "([^"]+)"', message)
+    restriction = re.search(r"does not conform to restriction (.+)", message)
+    given = re.search(r"Given value: (.+)", message) or re.search(r"Not of type \w+: (.+?) does not conform", message)
+    if key and restriction and given:
+        name = key.group(1).rsplit(".", 1)[-1]
+        rule = re.sub(r"\bv\b", name, restriction.group(1).strip())
+        return f"--{key.group(1)} {given.group(1).strip()}: must satisfy {rule}"
+    return " ".join(line.strip() for line in message.splitlines() if line.strip())
 
 
 class SeqCLI(LightningCLI):
@@ -105,13 +135,45 @@ class SeqCLI(LightningCLI):
         )
 
     def before_instantiate_classes(self) -> None:
+        for key, value in self.config.items():  # restricted numbers (PositiveInt, ...) -> plain, for checkpoints
+            if plain_number(value) is not value:
+                self.config[key] = plain_number(value)
+        require_visible_accelerator(self.config.trainer.get("accelerator"))
         if self.config.get("ckpt_path") == "last":
             resolve_last_checkpoint(self.config)
 
+    def instantiate_trainer(self, **kwargs: Any) -> Trainer:
+        trainer = super().instantiate_trainer(**kwargs)
+        if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:  # Lightning's default, not the user's own
+            trainer.strategy.checkpoint_io = AtomicCheckpointIO()
+        if str(trainer.precision) != str(self.config.trainer.precision):
+            # e.g. 16-mixed on a CPU runs bf16-mixed (Lightning says so): config.yaml records what ran
+            self.config.trainer.precision = trainer.precision
+        return trainer
+
+
+@report_user_errors
+def main(args: list[str] | None = None) -> dict[str, float]:
+    """``scripts/fit.py`` and ``lightning-seq-fit``: :func:`fit_main`, with bad settings answered in one line.
+
+    A stop request (SIGTERM) ends the run even when a rank is stuck, with exit status 143.
+    """
+    end_stuck_process_on_sigterm()
+    try:
+        return fit_main(args)
+    except SIGTERMException:  # Lightning's graceful stop between batches
+        print("Stopped by SIGTERM; continue with the same command and --ckpt_path last", file=sys.stderr)
+        raise SystemExit(SIGTERM_EXIT) from None
+
 
 def fit_main(args: list[str] | None = None) -> dict[str, float]:
-    """``scripts/fit.py``: fit, test the best checkpoint, write ``test_metrics.json`` to the run's log dir."""
+    """Fit, test the best checkpoint, write ``test_metrics.json`` to the run's log dir; returns the test metrics.
+
+    Raises :class:`~lightning_seq.errors.UserError` for bad settings and files (:func:`main` prints them).
+    """
     warnings.filterwarnings("ignore", ".*does not have many workers.*")  # the data is an in-memory tensor
+    # The module logs epoch values that torchmetrics already gathered from every rank; Lightning cannot know.
+    warnings.filterwarnings("ignore", ".*when logging on epoch level in distributed setting.*")
     argv = expand_short_flags(sys.argv[1:] if args is None else args)
     with mock.patch.object(sys, "argv", [sys.argv[0], *argv]):  # LightningCLI reads sys.argv itself
         cli = SeqCLI(
@@ -120,14 +182,23 @@ def fit_main(args: list[str] | None = None) -> dict[str, float]:
             run=False,
             auto_configure_optimizers=False,  # the model takes its optimizer as an argument (model.optimizer)
             seed_everything_default=42,
+            parser_class=OneLineErrorParser,
             parser_kwargs={"description": DESCRIPTION},
             save_config_kwargs={"overwrite": True},  # a resumed run writes its config into the same directory
         )
-    trainer = cli.trainer
+    trainer, ckpt_path = cli.trainer, cli.config.ckpt_path
+    if ckpt_path:  # refuse an unusable checkpoint before the run's directory is touched (config.yaml included)
+        cli.model.check_checkpoint(read_checkpoint(ckpt_path))
+    created = None
     if trainer.is_global_zero:  # other DDP ranks would pick their own version number before the group exists
-        ensure_writable(Path(trainer.log_dir or trainer.default_root_dir))
-    # weights_only: resuming never unpickles arbitrary objects (checkpoints hold tensors and plain values only)
-    trainer.fit(cli.model, datamodule=cli.datamodule, ckpt_path=cli.config.ckpt_path, weights_only=True)
+        created = ensure_writable(Path(trainer.log_dir or trainer.default_root_dir))
+    try:
+        # weights_only: resuming never unpickles arbitrary objects (checkpoints hold tensors and plain values only)
+        trainer.fit(cli.model, datamodule=cli.datamodule, ckpt_path=ckpt_path, weights_only=True)
+    except BaseException:
+        if created is not None and created.is_dir() and not any(created.iterdir()):
+            created.rmdir()  # a run that failed before writing anything leaves no empty version_N behind
+        raise
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
     if not best:
         warnings.warn(
@@ -145,17 +216,33 @@ def fit_main(args: list[str] | None = None) -> dict[str, float]:
     return metrics
 
 
-def ensure_writable(directory: Path) -> None:
-    """Fail before training, not after an hour of it, when the run's logs and checkpoints cannot be written."""
+def require_visible_accelerator(accelerator: Any) -> None:
+    """``--accelerator gpu`` (or ``cuda``) on a machine where torch sees no CUDA device: say so before building."""
+    if str(accelerator).lower() not in ("gpu", "cuda") or torch.cuda.is_available():
+        return
+    build = f"torch {torch.__version__}" + ("" if torch.version.cuda else ", a CPU-only build")
+    raise BadValue(
+        f"--accelerator {accelerator}: no CUDA device is visible ({build}); use --accelerator cpu (or auto), "
+        "or install a CUDA build of torch on a machine with an NVIDIA GPU"
+    )
+
+
+def ensure_writable(directory: Path) -> Path | None:
+    """Fail before training, not after an hour of it, when the run's logs and checkpoints cannot be written.
+
+    Returns the directory if this call created it (so that a run failing before it writes anything can remove it).
+    """
+    created = None if directory.exists() else directory
     try:
         directory.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=directory):
             pass
     except OSError as error:
-        raise OSError(
+        raise NotWritable(
             f"cannot write the run's logs and checkpoints to {directory} ({error.strerror or error}); choose a "
             "writable --trainer.logger.init_args.save_dir (or --trainer.default_root_dir), or fix its permissions"
         ) from error
+    return created
 
 
 def resolve_last_checkpoint(config: Any) -> Path:
@@ -166,14 +253,14 @@ def resolve_last_checkpoint(config: Any) -> Path:
     logger = config.trainer.get("logger")
     init = logger.get("init_args") if hasattr(logger, "get") else None
     if init is None or "save_dir" not in init:
-        raise ValueError(
+        raise BadValue(
             "--ckpt_path last needs a TensorBoardLogger with save_dir and name in the config (as configs/*.yaml "
             "have); otherwise pass the checkpoint file itself"
         )
     runs = Path(init["save_dir"]) / (init.get("name") or "lightning_logs")
     candidates = sorted(runs.glob("*/checkpoints/last.ckpt"), key=lambda path: path.stat().st_mtime)
     if not candidates:
-        raise FileNotFoundError(f"--ckpt_path last: no {runs}/*/checkpoints/last.ckpt to resume from")
+        raise MissingFile(f"--ckpt_path last: no {runs}/*/checkpoints/last.ckpt to resume from")
     last = candidates[-1]
     init["version"] = last.parent.parent.name
     config.ckpt_path = str(last)

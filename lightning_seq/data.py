@@ -17,6 +17,7 @@ from lightning_seq.batching import (
     ResumableDataLoader,
     keep_batch,
 )
+from lightning_seq.constraints import Fraction, NonNegativeInt, PositiveInt, VocabularyWords, check_ranges
 from lightning_seq.encoding import INDEX_FROM, Ragged, keras_encode
 
 Side = Literal["pre", "post"]
@@ -53,29 +54,22 @@ class ReutersDataModule(L.LightningDataModule):
         data_dir: str | None = None,
         cache_dir: str | None = None,
         download: bool = True,
-        num_words: int | None = None,
-        skip_top: int = 0,
-        maxlen: int = 200,
+        num_words: VocabularyWords | None = None,
+        skip_top: NonNegativeInt = 0,
+        maxlen: PositiveInt = 200,
         padding: Side = "pre",
         truncating: Side = "pre",
-        val_split: float = 0.2,
+        val_split: Fraction = 0.2,
         val_seed: int = 0,
         seed: int = 113,
-        batch_size: int = 128,
+        batch_size: PositiveInt = 128,
         bucketing: bool = True,
-        bucket_batches: int = 50,
-        num_workers: int = 0,
+        bucket_batches: PositiveInt = 50,
+        num_workers: NonNegativeInt = 0,
         pin_memory: bool | None = None,
     ) -> None:
         super().__init__()
-        if not 0.0 <= val_split < 1.0:
-            raise ValueError(f"val_split must be in [0, 1), got {val_split}")
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        if bucket_batches < 1:
-            raise ValueError(f"bucket_batches must be >= 1, got {bucket_batches}")
-        if num_words is not None and num_words <= INDEX_FROM:
-            raise ValueError(f"num_words must be > {INDEX_FROM} (ids 0-2 are reserved) or None, got {num_words}")
+        check_ranges(ReutersDataModule.__init__, locals())
         self.save_hyperparameters()
         self.datasets: dict[str, PaddedDataset] = {}
         self._word_index: dict[str, int] | None = None

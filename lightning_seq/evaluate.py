@@ -19,6 +19,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 
 from lightning_seq.callbacks import TestReport
 from lightning_seq.checkpoints import load_datamodule, load_model
+from lightning_seq.errors import report_user_errors
 from lightning_seq.report import ClassificationReport
 
 
@@ -55,6 +56,7 @@ def evaluate(
     return report.report, out
 
 
+@report_user_errors
 def main(argv: Sequence[str] | None = None) -> ClassificationReport:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--ckpt", type=Path, required=True, help="checkpoint written by scripts/fit.py")

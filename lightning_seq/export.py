@@ -26,6 +26,7 @@ import torch
 from torch import Tensor, nn
 
 from lightning_seq.checkpoints import data_settings, load_datamodule, load_model
+from lightning_seq.errors import report_user_errors
 from lightning_seq.model import RecurrentClassifier
 from lightning_seq.reuters import TOPICS
 
@@ -172,6 +173,7 @@ def _sidecar(path: Path) -> Path:
     return path.with_name(path.name + ".json")
 
 
+@report_user_errors
 def main(argv: Sequence[str] | None = None) -> Path:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--ckpt", type=Path, required=True, help="checkpoint written by scripts/fit.py")

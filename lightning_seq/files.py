@@ -12,17 +12,22 @@ import hashlib
 import os
 import tempfile
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
+
+from lightning_seq.errors import UserError
 
 DATA_ENV = "LIGHTNING_SEQ_DATA"
 
 
-class DataIntegrityError(RuntimeError):
+class DataIntegrityError(UserError, RuntimeError):
     """A data file exists but its hash is not the published one."""
 
 
-class DataUnavailableError(FileNotFoundError):
+class DataUnavailableError(UserError, FileNotFoundError):
     """A data file is missing and could not be downloaded."""
 
 
@@ -71,17 +76,31 @@ def read_verified(spec: RemoteFile, directory: Path, allow_download: bool = True
 
 
 def atomic_write(path: Path, payload: bytes) -> None:
-    """Write through a temporary file so that a crash never leaves a half-written ``path``."""
+    """Write ``payload`` through :func:`atomic_file`."""
+    with atomic_file(path) as file:
+        file.write(payload)
+
+
+@contextmanager
+def atomic_file(path: Path) -> Iterator[BinaryIO]:
+    """A file to write that appears as ``path`` only once complete: a crash or a full disk leaves ``path`` as it was.
+
+    The bytes go to a hidden temporary file in the same directory (a rename across file systems would be a
+    copy, which can stop halfway), are flushed to the disk, and the file is then renamed over ``path``.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", delete=False) as tmp:
-        try:
-            tmp.write(payload)
-        except BaseException:
-            tmp.close()
-            os.unlink(tmp.name)
-            raise
-    os.chmod(tmp.name, 0o644)  # temporary files are created private; the result is an ordinary file
-    os.replace(tmp.name, path)
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(descriptor, "wb") as file:
+            yield file
+            file.flush()
+            os.fsync(file.fileno())
+        os.chmod(temporary, 0o644)  # temporary files are created private; the result is an ordinary file
+        os.replace(temporary, path)
+    except BaseException:
+        with suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
 
 
 def _missing_message(spec: RemoteFile, directory: Path, reason: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from lightning_seq.constraints import Fraction, PositiveInt, check_ranges
 from lightning_seq.encoder import CELLS, Cell, RecurrentEncoder, VariableLength
 from lightning_seq.encoding import PAD_ID
 from lightning_seq.pooling import Pooling, SequencePooling
@@ -35,27 +36,20 @@ class RecurrentClassifier(nn.Module):
 
     def __init__(
         self,
-        vocab_size: int,
-        num_classes: int,
+        vocab_size: PositiveInt,
+        num_classes: PositiveInt,
         cell: Cell = "lstm",
-        embedding_dim: int = 128,
-        hidden_size: int = 64,
-        num_layers: int = 1,
+        embedding_dim: PositiveInt = 128,
+        hidden_size: PositiveInt = 64,
+        num_layers: PositiveInt = 1,
         bidirectional: bool = False,
-        dropout: float = 0.0,
-        embedding_dropout: float = 0.0,
+        dropout: Fraction = 0.0,
+        embedding_dropout: Fraction = 0.0,
         pooling: Pooling = "last",
         variable_length: VariableLength = "auto",
     ) -> None:
         super().__init__()
-        sizes = {"vocab_size": vocab_size, "num_classes": num_classes, "embedding_dim": embedding_dim}
-        sizes |= {"hidden_size": hidden_size, "num_layers": num_layers}
-        for name, value in sizes.items():
-            if value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value}")
-        for name, value in (("dropout", dropout), ("embedding_dropout", embedding_dropout)):
-            if not 0.0 <= value < 1.0:
-                raise ValueError(f"{name} must be in [0, 1), got {value}")
+        check_ranges(RecurrentClassifier.__init__, locals())
         self.vocab_size = vocab_size
         self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=PAD_ID)
         self.encoder = RecurrentEncoder(

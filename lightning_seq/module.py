@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Literal
+from typing import Any, Literal
 
 import lightning as L
 import torch
@@ -11,11 +11,13 @@ from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor
 from torch.nn import functional as F
-from torchmetrics import MetricCollection
+from torchmetrics import MeanMetric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
 from lightning_seq.batching import Batch
+from lightning_seq.constraints import Fraction, PositiveInt, check_ranges
 from lightning_seq.embeddings import Coverage, VectorFormat, embedding_matrix
+from lightning_seq.errors import BadCheckpoint, TrainingDiverged
 from lightning_seq.model import Cell, Pooling, RecurrentClassifier, VariableLength
 
 # The hyperparameters that shape the weights: a checkpoint only fits a model that agrees on all of them.
@@ -58,14 +60,14 @@ class SequenceClassifier(L.LightningModule):
         vocab_size: int,
         num_classes: int,
         cell: Cell = "lstm",
-        embedding_dim: int = 128,
-        hidden_size: int = 64,
-        num_layers: int = 1,
+        embedding_dim: PositiveInt = 128,
+        hidden_size: PositiveInt = 64,
+        num_layers: PositiveInt = 1,
         bidirectional: bool = False,
-        dropout: float = 0.0,
-        embedding_dropout: float = 0.0,
+        dropout: Fraction = 0.0,
+        embedding_dropout: Fraction = 0.0,
         pooling: Pooling = "last",
-        label_smoothing: float = 0.0,
+        label_smoothing: Fraction = 0.0,
         variable_length: VariableLength = "auto",
         optimizer: OptimizerCallable = torch.optim.Adam,
         scheduler: LRSchedulerCallable | None = None,
@@ -75,11 +77,10 @@ class SequenceClassifier(L.LightningModule):
         freeze_embeddings: bool = False,
     ) -> None:
         super().__init__()
+        check_ranges(SequenceClassifier.__init__, {"label_smoothing": label_smoothing})  # the net checks the rest
         # The optimizer factory stays out of the checkpoint so that checkpoints load with
         # torch.load(weights_only=True); the run's config.yaml records which optimizer was used.
         self.save_hyperparameters(ignore=["optimizer", "scheduler"])
-        if not 0.0 <= label_smoothing < 1.0:
-            raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
         self.net = RecurrentClassifier(
             vocab_size,
             num_classes,
@@ -109,6 +110,9 @@ class SequenceClassifier(L.LightningModule):
         self.train_metrics = metrics.clone(prefix="train/")
         self.val_metrics = metrics.clone(prefix="val/")
         self.test_metrics = metrics.clone(prefix="test/")
+        # Epoch losses are torchmetrics means too (weighted by batch size), for the reason in _log_epoch_metrics.
+        # nan_strategy "disable": a NaN loss shows in the epoch mean instead of being dropped with a warning
+        self.train_loss, self.val_loss, self.test_loss = (MeanMetric(nan_strategy="disable") for _ in range(3))
 
     def forward(self, tokens: Tensor) -> Tensor:
         return self.net(tokens)
@@ -136,10 +140,13 @@ class SequenceClassifier(L.LightningModule):
     def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
         loss = self._evaluate(batch, "train", self.train_metrics)[0]
         if not torch.isfinite(loss):  # stop before the optimizer step writes NaN into the weights
-            raise FloatingPointError(self._non_finite_message(loss, batch_idx))
+            raise TrainingDiverged(self._non_finite_message(loss, batch_idx))
         return loss
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self.check_checkpoint(checkpoint)
+
+    def check_checkpoint(self, checkpoint: Mapping[str, Any]) -> None:
         """Refuse, by name, a checkpoint whose weights have other shapes or meaning than this model's."""
         fix = "use the checkpoint's settings (its run's config.yaml has them) or start a new run without --ckpt_path"
         saved = checkpoint.get("hyper_parameters", {})
@@ -148,11 +155,11 @@ class SequenceClassifier(L.LightningModule):
             theirs = ", ".join(f"{name}={saved[name]!r}" for name in differ)
             ours = ", ".join(f"{name}={self.hparams.get(name)!r}" for name in differ)
             hint = " (vocab_size follows data.num_words)" if "vocab_size" in differ else ""
-            raise ValueError(f"the checkpoint was trained with {theirs}, but this model has {ours}{hint}; {fix}")
+            raise BadCheckpoint(f"the checkpoint was trained with {theirs}, but this model has {ours}{hint}; {fix}")
         ours = self.state_dict()
         for name, tensor in checkpoint.get("state_dict", {}).items():  # e.g. settings overridden at load time
             if name in ours and tensor.shape != ours[name].shape:
-                raise ValueError(
+                raise BadCheckpoint(
                     f"the checkpoint's {name} has shape {tuple(tensor.shape)}, this model's {tuple(ours[name].shape)}: "
                     f"it was trained with other sizes ({', '.join(ARCHITECTURE)}); {fix}"
                 )
@@ -190,36 +197,41 @@ class SequenceClassifier(L.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": schedule}
 
     def on_train_epoch_end(self) -> None:
-        self._log_epoch_metrics(self.train_metrics)
+        self._log_epoch_metrics("train", self.train_metrics, prog_bar=True)
 
     def on_validation_epoch_end(self) -> None:
-        self._log_epoch_metrics(self.val_metrics, prog_bar=True)
+        self._log_epoch_metrics("val", self.val_metrics, prog_bar=True)
 
     def on_test_epoch_end(self) -> None:
-        self._log_epoch_metrics(self.test_metrics)
+        self._log_epoch_metrics("test", self.test_metrics)
 
     def _evaluate(self, batch: Batch, stage: str, metrics: MetricCollection) -> tuple[Tensor, Tensor]:
-        """``(loss, logits)``; logs the loss and accumulates the epoch's metrics."""
+        """``(loss, logits)``; accumulates the epoch's loss and metrics, logged once in the epoch-end hooks."""
         logits = self(batch.tokens)
         smoothing = self.hparams.label_smoothing if stage == "train" else 0.0
         loss = F.cross_entropy(logits, batch.labels, label_smoothing=smoothing)
         size = len(batch.labels)
-        # sync_dist: epoch means over all DDP ranks (a no-op on one device).
-        self.log(
-            f"{stage}/loss",
-            loss,
-            on_step=stage == "train",
-            on_epoch=True,
-            prog_bar=True,
-            batch_size=size,
-            sync_dist=True,
-        )
+        if stage == "train":  # this process's batch loss, for the progress bar and the step curve: no collective
+            self.log("train/loss_step", loss, on_step=True, on_epoch=False, prog_bar=True, batch_size=size)
         # Accumulated here, computed once per epoch: each self.log call costs ~1 ms of Lightning bookkeeping,
         # several % of a CPU step.
+        self._epoch_loss(stage).update(loss.detach(), weight=size)
         metrics.update(logits, batch.labels)
         return loss, logits.detach()
 
-    def _log_epoch_metrics(self, metrics: MetricCollection, prog_bar: bool = False) -> None:
-        """compute() gathers the counts of every DDP rank, so all ranks log the same values."""
-        self.log_dict(metrics.compute(), prog_bar=prog_bar, sync_dist=True)
+    def _log_epoch_metrics(self, stage: str, metrics: MetricCollection, prog_bar: bool = False) -> None:
+        """Every rank computes the epoch's values here, in a hook that every rank runs, and logs them as they are.
+
+        compute() gathers the counts of every DDP rank, so the logged values are already global. Nothing is
+        left for Lightning to reduce later (no ``sync_dist``): its lazy reductions run when something first
+        reads a value, and rank 0's progress bar reads them in a callback hook that the other ranks run without
+        reading, while they have moved on to this hook's gathers. That mismatch deadlocked 2-process DDP.
+        """
+        loss_key = "train/loss_epoch" if stage == "train" else f"{stage}/loss"
+        values = {loss_key: self._epoch_loss(stage).compute(), **metrics.compute()}
+        self.log_dict(values, prog_bar=prog_bar)
+        self._epoch_loss(stage).reset()
         metrics.reset()
+
+    def _epoch_loss(self, stage: str) -> MeanMetric:
+        return {"train": self.train_loss, "val": self.val_loss, "test": self.test_loss}[stage]

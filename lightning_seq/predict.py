@@ -11,6 +11,7 @@ words the model has never seen, is refused with an error rather than answered wi
 from __future__ import annotations
 
 import argparse
+import codecs
 import json
 import sys
 from collections.abc import Sequence
@@ -22,6 +23,7 @@ import torch
 
 from lightning_seq.checkpoints import load_datamodule, load_model
 from lightning_seq.encoding import Ragged, pad_sequences
+from lightning_seq.errors import BadValue, MissingFile, report_user_errors
 from lightning_seq.module import SequenceClassifier
 from lightning_seq.text import EncodedText, TextEncoder
 
@@ -76,10 +78,10 @@ class TopicPredictor:
         model = load_model(checkpoint, map_location=device)
         return cls(model, encoder, datamodule.topic_names, hp.maxlen, hp.padding, hp.truncating)
 
-    def encode(self, texts: Sequence[str]) -> list[EncodedText]:
-        """Every text's encoding; one ``ValueError`` naming every text that is empty or entirely unknown."""
+    def encode(self, texts: Sequence[str], numbers: Sequence[int] | None = None) -> list[EncodedText]:
+        """Every text's encoding; one ``ValueError`` naming (by ``numbers``) every text that is empty or unknown."""
         encoded, problems = [], []
-        for number, text in enumerate(texts, start=1):
+        for number, text in zip(numbers or range(1, len(texts) + 1), texts, strict=True):
             try:
                 item = self.encoder.encode(text)
             except ValueError as error:
@@ -92,18 +94,25 @@ class TopicPredictor:
                 )
             encoded.append(item)
         if problems:
-            raise ValueError("cannot classify:\n  " + "\n  ".join(problems))
+            raise BadValue("cannot classify:\n  " + "\n  ".join(problems))
         return encoded
 
     @torch.no_grad()
-    def predict(self, texts: str | Sequence[str], top_k: int = 3, batch_size: int = 256) -> list[TopicPrediction]:
+    def predict(
+        self,
+        texts: str | Sequence[str],
+        top_k: int = 3,
+        batch_size: int = 256,
+        numbers: Sequence[int] | None = None,
+    ) -> list[TopicPrediction]:
+        """The ``top_k`` topics of each text; ``numbers`` name the texts in errors (default 1, 2, ...)."""
         if isinstance(texts, str):
             texts = [texts]
         if not texts:
-            raise ValueError("no texts given")
+            raise BadValue("no texts given")
         if not 1 <= top_k <= len(self.topic_names):
-            raise ValueError(f"top_k must be in [1, {len(self.topic_names)}], got {top_k}")
-        encoded = self.encode(texts)
+            raise BadValue(f"top_k must be in [1, {len(self.topic_names)}], got {top_k}")
+        encoded = self.encode(texts, numbers)
         sequences = Ragged.from_lists([item.ids.tolist() for item in encoded], np.zeros(len(encoded), dtype=np.int64))
         width = min(self.maxlen, int(sequences.lengths.max()))  # the model's result does not depend on padding
         tokens, _ = pad_sequences(sequences, width, self.padding, self.truncating)
@@ -133,14 +142,54 @@ def predict_topics(
     return TopicPredictor.from_checkpoint(checkpoint, data_dir).predict(texts, top_k)
 
 
-def _read_texts(args: argparse.Namespace) -> list[str]:
+def read_text_file(path: Path) -> str:
+    """A text file as editors save it: UTF-8 with or without a byte-order mark, or UTF-16 with one."""
+    try:
+        payload = path.read_bytes()
+    except FileNotFoundError:
+        raise MissingFile(f"--file {path} does not exist") from None
+    except OSError as error:
+        raise BadValue(f"cannot read --file {path} ({error.strerror or error})") from None
+    return decode_text(payload, str(path))
+
+
+def decode_text(payload: bytes, source: str) -> str:
+    """UTF-16 if a UTF-16 byte-order mark says so, else UTF-8 (a UTF-8 byte-order mark is dropped)."""
+    encoding = "utf-16" if payload.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) else "utf-8-sig"
+    try:
+        return payload.decode(encoding)
+    except UnicodeDecodeError as error:
+        line = payload[: error.start].count(b"\n") + 1
+        raise BadValue(
+            f"{source} is not {encoding.replace('-sig', '')} text: byte {error.start} (line {line}) is "
+            f"{payload[error.start : error.start + 1]!r}; save it as UTF-8 (e.g. iconv -f latin1 -t utf-8)"
+        ) from None
+
+
+def numbered_lines(text: str, source: str) -> list[tuple[int, str]]:
+    """``(line number, line)`` for every line holding more than white space; the blank ones are skipped, and said."""
+    lines = list(enumerate(text.splitlines(), start=1))  # \n, \r\n and \r alike
+    kept = [(number, line) for number, line in lines if line.strip()]
+    blank = [number for number, line in lines if not line.strip()]
+    if blank:
+        shown = ", ".join(map(str, blank[:10])) + (", ..." if len(blank) > 10 else "")
+        print(f"Skipped {len(blank)} blank line(s) of {source}: {shown}", file=sys.stderr)
+    if not kept:
+        raise BadValue(f"{source} holds no text: give one newswire per line")
+    return kept
+
+
+def _read_texts(args: argparse.Namespace) -> list[tuple[int, str]]:
+    """The texts to classify with their numbers: the --text order, or the line in --file / stdin."""
     if args.text:
-        return list(args.text)
+        return list(enumerate(args.text, start=1))
     if args.file:
-        return args.file.read_text(encoding="utf-8").splitlines()
-    if sys.stdin.isatty():
-        raise ValueError("no input: give --text TEXT, --file FILE (one text per line), or pipe text to stdin")
-    return sys.stdin.read().splitlines()
+        return numbered_lines(read_text_file(args.file), str(args.file))
+    if sys.stdin is None or sys.stdin.closed or sys.stdin.isatty():
+        raise BadValue("no input: give --text TEXT, --file FILE (one text per line), or pipe text to stdin")
+    if hasattr(sys.stdin, "buffer"):  # the bytes, so that stdin is decoded as a file is
+        return numbered_lines(decode_text(sys.stdin.buffer.read(), "stdin"), "stdin")
+    return numbered_lines(sys.stdin.read().removeprefix("\ufeff"), "stdin")
 
 
 def format_prediction(number: int, prediction: TopicPrediction) -> str:
@@ -156,23 +205,26 @@ def format_prediction(number: int, prediction: TopicPrediction) -> str:
     return "\n".join(lines)
 
 
+@report_user_errors
 def main(argv: Sequence[str] | None = None) -> list[TopicPrediction]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--ckpt", type=Path, required=True, help="checkpoint written by scripts/fit.py")
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--text", action="append", help="a text to classify (repeatable)")
-    source.add_argument("--file", type=Path, help="a UTF-8 file with one text per line")
+    source.add_argument(
+        "--file", type=Path, help="a text file, one newswire per line (UTF-8 or UTF-16; blank lines are skipped)"
+    )
     parser.add_argument("--top_k", type=int, default=3, help="topics to show per text")
-    parser.add_argument("--json", action="store_true", help="one JSON object per line instead of a table")
+    parser.add_argument(
+        "--json", action="store_true", help="one JSON object per text (with its line 'number') instead of a table"
+    )
     parser.add_argument("--data_dir", help="directory with reuters_word_index.json (default: $LIGHTNING_SEQ_DATA)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     args = parser.parse_args(argv)
-    try:
-        predictions = TopicPredictor.from_checkpoint(args.ckpt, args.data_dir, args.device).predict(
-            _read_texts(args), args.top_k
-        )
-    except (ValueError, FileNotFoundError) as error:
-        parser.exit(2, f"error: {error}\n")
-    for number, prediction in enumerate(predictions, start=1):
-        print(json.dumps(prediction.to_dict()) if args.json else format_prediction(number, prediction))
+    numbers, texts = zip(*_read_texts(args), strict=True)
+    predictor = TopicPredictor.from_checkpoint(args.ckpt, args.data_dir, args.device)
+    predictions = predictor.predict(list(texts), args.top_k, numbers=list(numbers))
+    for number, prediction in zip(numbers, predictions, strict=True):  # number: --text position or line
+        record = {"number": number} | prediction.to_dict()
+        print(json.dumps(record) if args.json else format_prediction(number, prediction))
     return predictions

@@ -70,15 +70,21 @@ def resolve_cache_dir(cache_dir: str | Path | None = None) -> Path:
 def load_raw(data_dir: str | Path | None = None, cache_dir: str | Path | None = None, download: bool = True) -> Ragged:
     """All 11,228 newswires in file order, with raw ids (1 = "the", no start token)."""
     cache = resolve_cache_dir(cache_dir) / f"reuters-{NPZ.digest[:16]}.npz"
-    if cache.exists():
-        try:
-            return _read_cache(cache)
-        except (ValueError, KeyError, EOFError, OSError, zipfile.BadZipFile) as error:
-            warnings.warn(
-                f"Ignoring the corrupted cache {cache} ({error}); rebuilding it from {NPZ.name}.", stacklevel=2
-            )
+    try:
+        return _read_cache(cache)
+    except FileNotFoundError:
+        pass
+    except (ValueError, KeyError, EOFError, OSError, zipfile.BadZipFile) as error:
+        warnings.warn(f"Ignoring the corrupted cache {cache} ({error}); rebuilding it from {NPZ.name}.", stacklevel=2)
     raw = _unpickle_verified(read_verified(NPZ, resolve_data_dir(data_dir), download))
-    _write_cache(cache, raw)
+    try:
+        _write_cache(cache, raw)
+    except OSError as error:  # the cache only saves time; a read-only home must not stop a run whose data is fine
+        warnings.warn(
+            f"Cannot write the cache {cache} ({error.strerror or error}); continuing without it, so {NPZ.name} is "
+            f"verified and decoded on every run. Set {CACHE_ENV} or --data.cache_dir to a writable directory.",
+            stacklevel=2,
+        )
     return raw
 
 

@@ -3,7 +3,7 @@
 ``--help`` lists every option; short flags such as ``--cell lstm --accelerator gpu`` are described there.
 """
 
-from lightning_seq.cli import fit_main
+from lightning_seq.cli import main
 
 if __name__ == "__main__":
-    fit_main()
+    main()

@@ -86,9 +86,10 @@ def test_label_counts_match_the_data_readme(datamodule: ReutersDataModule) -> No
     ("kwargs", "message"),
     [
         ({"val_split": 1.0}, r"val_split must be in \[0, 1\)"),
-        ({"batch_size": 0}, "batch_size must be >= 1"),
+        ({"batch_size": 0}, "batch_size must be a positive integer, got 0"),
+        ({"maxlen": 0}, "maxlen must be a positive integer, got 0"),
         ({"num_words": 2}, "num_words must be > 3"),
-        ({"bucket_batches": 0}, "bucket_batches must be >= 1"),
+        ({"bucket_batches": 0}, "bucket_batches must be a positive integer"),
     ],
 )
 def test_bad_arguments(kwargs: dict, message: str) -> None:

@@ -125,6 +125,15 @@ def test_corrupted_cache_is_rebuilt_from_the_verified_file(tmp_path: Path, real_
         reuters.load_raw(real_data_dir, cache_dir=tmp_path, download=False)
 
 
+def test_unwritable_cache_falls_back_with_a_warning(tmp_path: Path, real_data_dir: Path) -> None:
+    """The cache only saves time: a cache directory that cannot be created must not stop a run whose data is fine."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("where the cache directory should be")
+    with pytest.warns(UserWarning, match=r"Cannot write the cache .*a-file/cache/reuters-.*; continuing without it"):
+        raw = reuters.load_raw(real_data_dir, cache_dir=blocker / "cache", download=False)
+    assert len(raw) == reuters.NUM_ITEMS
+
+
 def test_word_index_is_verified(tmp_path: Path, real_data_dir: Path) -> None:
     assert len(reuters.load_word_index(real_data_dir, download=False)) == 30_979
     shutil.copy(real_data_dir / "reuters_word_index.json", tmp_path)

@@ -29,7 +29,7 @@ def test_trains_on_gpu(
         enable_progress_bar=False, default_root_dir=tmp_path,
     )  # fmt: skip
     trainer.fit(model, datamodule=datamodule)
-    assert torch.isfinite(trainer.callback_metrics["train/loss"])
+    assert torch.isfinite(trainer.callback_metrics["train/loss_epoch"])
     assert next(model.parameters()).is_cuda
     assert model.net.encoder.strategy(torch.device("cuda")) == "pack"  # cuDNN runs packed batches natively
     assert trainer.train_dataloader.pin_memory
@@ -63,4 +63,4 @@ def test_bf16_mixed_on_cpu(cache_dir: Path, tmp_path: Path, cell: str, bidirecti
         enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path,
     )  # fmt: skip
     trainer.fit(model, datamodule=data)
-    assert torch.isfinite(trainer.callback_metrics["train/loss"])
+    assert torch.isfinite(trainer.callback_metrics["train/loss_epoch"])

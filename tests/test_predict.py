@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import codecs
 import io
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +19,8 @@ from lightning_seq.checkpoints import load_datamodule
 from lightning_seq.encoding import Ragged, keras_encode, pad_sequences
 from lightning_seq.predict import TopicPredictor, main, predict_topics
 from lightning_seq.text import TextEncoder, split_words
+
+from .conftest import REPO_ROOT
 
 GRAIN = (
     "Egypt's state grain buyer GASC bought 200,000 tonnes of U.S. soft red winter wheat for shipment "
@@ -137,3 +143,55 @@ def test_script_text_json_file_and_stdin(
     with pytest.raises(SystemExit) as exit_:
         main([*ckpt, "--text", "   "])
     assert exit_.value.code == 2 and "text 1: empty text" in capsys.readouterr().err
+
+
+def test_text_files_as_editors_save_them(
+    gru_checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A byte-order mark, CRLF line ends, UTF-16, blank lines: the same predictions as a plain UTF-8 file."""
+    ckpt = ["--ckpt", str(gru_checkpoint), "--json"]
+    plain = tmp_path / "plain.txt"
+    plain.write_text(f"{GRAIN}\n{ACQUISITION}\n", encoding="utf-8")
+    main([*ckpt, "--file", str(plain)])
+    expected = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [line["number"] for line in expected] == [1, 2]
+
+    saved = {
+        "bom-crlf.txt": codecs.BOM_UTF8 + f"{GRAIN}\r\n{ACQUISITION}\r\n".encode(),
+        "utf16.txt": f"{GRAIN}\r\n{ACQUISITION}\r\n".encode("utf-16"),  # Notepad's "Unicode", BOM first
+    }
+    for name, payload in saved.items():
+        (tmp_path / name).write_bytes(payload)
+        main([*ckpt, "--file", str(tmp_path / name)])
+        assert [json.loads(line) for line in capsys.readouterr().out.splitlines()] == expected, name
+
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(saved["bom-crlf.txt"])))
+    main(ckpt)
+    assert [json.loads(line) for line in capsys.readouterr().out.splitlines()] == expected
+
+    blanks = tmp_path / "blanks.txt"
+    blanks.write_text(f"\n{GRAIN}\n  \n\n{ACQUISITION}\n", encoding="utf-8")
+    main([*ckpt, "--file", str(blanks)])
+    printed = capsys.readouterr()
+    lines = [json.loads(line) for line in printed.out.splitlines()]
+    assert [line["number"] for line in lines] == [2, 5] and [line["topics"] for line in lines] == [
+        line["topics"] for line in expected
+    ]
+    assert f"Skipped 3 blank line(s) of {blanks}: 1, 3, 4" in printed.err
+
+
+def test_undecodable_file_and_closed_stdin_are_named_in_one_line(
+    gru_checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    latin = tmp_path / "latin1.txt"
+    latin.write_bytes("Caf\u00e9 prices rose\nWheat exports fell\n".encode("latin-1"))
+    with pytest.raises(SystemExit) as exit_:
+        main(["--ckpt", str(gru_checkpoint), "--file", str(latin)])
+    (message,) = capsys.readouterr().err.splitlines()
+    assert exit_.value.code == 2
+    assert message.startswith(f"error: {latin} is not utf-8 text: byte 3 (line 1) is b'\\xe9'; save it as UTF-8")
+
+    script = [sys.executable, str(REPO_ROOT / "scripts" / "predict.py"), "--ckpt", str(gru_checkpoint)]
+    result = subprocess.run(script, capture_output=True, text=True, preexec_fn=lambda: os.close(0))  # stdin closed
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("error: no input: give --text TEXT, --file FILE")

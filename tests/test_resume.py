@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -70,7 +72,9 @@ def test_sigkill_then_ckpt_path_last_gives_the_uninterrupted_model(
     position = saved["ReutersDataModule"]["train_position"]
     assert (position["epoch"], position["consumed"]) == ((1, 4) if resumes_from == 16 else (0, 12))
 
+    started = time.perf_counter()
     resumed = fit(tmp_path, *every, "--ckpt_path", "last")
+    resumed_seconds = time.perf_counter() - started
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert f"Resuming from {RUN_DIR / 'checkpoints' / 'last.ckpt'}" in resumed.stdout
     assert "not resumable" not in resumed.stderr  # Lightning's warning for loaders without a state
@@ -82,6 +86,13 @@ def test_sigkill_then_ckpt_path_last_gives_the_uninterrupted_model(
     for name, tensor in weights.items():
         assert torch.equal(tensor, expected_weights[name]), name
     assert metrics == expected_metrics and metrics["val/acc"][0] == 3  # the same final validation, epoch 3
+
+    # Epoch times are real: an epoch the resumed process entered midway is not timed (it once read the uptime).
+    timed = {epoch: seconds for epoch, seconds in epoch_curves(tmp_path / RUN_DIR, ["time/epoch_s"])["time/epoch_s"]}
+    summary = json.loads((tmp_path / RUN_DIR / "run_summary.json").read_text())
+    assert 0 < summary["seconds_per_epoch"] < resumed_seconds
+    assert all(0 < seconds < resumed_seconds for seconds in timed.values())
+    assert sorted(timed) == ([1, 3] if resumes_from == 16 else [1, 2, 3])  # epoch 2 was resumed midway
 
 
 def test_a_sampler_resumes_its_epoch_and_the_random_stream() -> None:

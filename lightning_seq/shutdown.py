@@ -1,0 +1,49 @@
+"""A stop request (SIGTERM from ``timeout``, a scheduler or ``kill``) ends a run even when it is stuck.
+
+Lightning answers SIGTERM gracefully: its handler sets a flag that the loops check between batches. A
+process blocked inside a collective (a DDP rank waiting on a peer that never comes) never returns to
+Python, so that handler never runs and the run would ignore the request until the collective's
+30-minute timeout. The operating system still delivers the signal, though: Python's C-level handler
+writes its number to a wakeup file descriptor at once (for any signal with a Python handler, as
+Lightning installs for SIGTERM during ``fit`` and ``test``; outside them SIGTERM's default action ends
+the process anyway). A thread watching that descriptor gives the
+graceful path ``grace_s`` seconds and then ends the process with the status a SIGTERM death has (143).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+
+SIGTERM_EXIT = 128 + signal.SIGTERM
+
+
+def end_stuck_process_on_sigterm(grace_s: float = 10.0) -> bool:
+    """Start the watchdog; returns False where it cannot run (not the main thread, or another wakeup fd is in use)."""
+    if threading.current_thread() is not threading.main_thread():
+        return False
+    read_end, write_end = os.pipe()
+    os.set_blocking(write_end, False)  # the C handler must never block
+    previous = signal.set_wakeup_fd(write_end, warn_on_full_buffer=False)
+    if previous != -1:  # someone else (an asyncio loop) owns the wakeup fd: leave it to them
+        signal.set_wakeup_fd(previous)
+        os.close(read_end)
+        os.close(write_end)
+        return False
+    threading.Thread(target=_watch, args=(read_end, grace_s), name="sigterm-watchdog", daemon=True).start()
+    return True
+
+
+def _watch(read_end: int, grace_s: float) -> None:
+    while True:
+        received = os.read(read_end, 64)
+        if not received:
+            return
+        if signal.SIGTERM in received:
+            time.sleep(grace_s)
+            # Still alive: the main thread is stuck where no Python code runs. Say so and end without cleanup.
+            message = f"error: stopped by SIGTERM; no clean exit within {grace_s:g} s, so the process ends now\n"
+            os.write(2, message.encode())  # not sys.stderr: the stuck main thread may hold its lock
+            os._exit(SIGTERM_EXIT)

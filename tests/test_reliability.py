@@ -1,0 +1,183 @@
+"""A hostile user's faults, run as the user runs them: SIGTERM to a stuck DDP run, a refused resume, unreadable
+checkpoints, a full disk, bad settings answered in one line. (DDP with the progress bar: tests/test_cli.py.)"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from lightning_seq.cli import fit_main, main
+
+from .conftest import CONFIGS, REPO_ROOT
+
+FIT = [sys.executable, str(REPO_ROOT / "scripts" / "fit.py")]
+# A few batches of the real data; the progress bar stays on, as users have it.
+SMALL = [
+    "--config", str(CONFIGS / "gru.yaml"), "--hidden_size", "8", "--model.embedding_dim", "8",
+    "--trainer.limit_train_batches", "6", "--trainer.limit_val_batches", "2", "--trainer.limit_test_batches", "2",
+]  # fmt: skip
+RUN = Path("lightning_logs") / "gru" / "version_0"
+
+
+def start(command: list[str], cwd: Path) -> subprocess.Popen:
+    """In its own process group, as a shell job is: a stop reaches every rank, and cleanup can kill them all."""
+    env = os.environ | {"PYTHONPATH": str(REPO_ROOT)}  # for tests.helpers
+    return subprocess.Popen(
+        command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+
+
+def finish(process: subprocess.Popen, timeout: float) -> tuple[int, str, str]:
+    """The exit status and output; a run still going after ``timeout`` seconds is killed, group and all, and fails."""
+    try:
+        out, err = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        out, err = process.communicate()
+        pytest.fail(f"still running after {timeout:.0f} s; stderr ends:\n{err[-2000:]}")
+    return process.returncode, out, err
+
+
+def live_members(pgid: int) -> list[int]:
+    """Processes of the group that still run (zombies are dead: a container's init may never reap them)."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()  # after "pid (command)": state, ppid, pgrp, ...
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            members.append(int(stat.parent.name))
+    return members
+
+
+def test_sigterm_ends_a_ddp_run_whose_ranks_are_stuck(tmp_path: Path) -> None:
+    """Both ranks blocked inside gloo ignore Python's signal handlers; ``timeout`` / a scheduler must still end them."""
+    hang = ["--trainer.callbacks+=tests.helpers.hang.HangAtStep", "--trainer.callbacks.step=3"]
+    args = [*SMALL, "--accelerator", "cpu", "--devices", "2", "--strategy", "ddp", "--max_epochs", "1", *hang]
+    process = start([*FIT, *args], tmp_path)
+    deadline = time.monotonic() + 180
+    while not all((tmp_path / f"hung-rank{rank}").exists() for rank in (0, 1)):
+        if process.poll() is not None or time.monotonic() > deadline:
+            os.killpg(process.pid, signal.SIGKILL)
+            pytest.fail(f"the ranks never reached the stuck step:\n{process.communicate()[1][-3000:]}")
+        time.sleep(0.5)
+    time.sleep(2)  # well inside the blocking receive
+    os.killpg(process.pid, signal.SIGTERM)  # what `timeout` and SLURM send: every process of the job
+    stopped = time.monotonic()
+    code, _, err = finish(process, timeout=60)
+    assert code != 0 and time.monotonic() - stopped < 30
+    assert "stopped by SIGTERM" in err
+    time.sleep(1)
+    assert not live_members(process.pid), "a rank outlived the stop request"
+
+
+def test_refused_resume_leaves_the_run_record_untouched(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    fit_main([*SMALL, "--max_epochs", "1", "--trainer.enable_progress_bar", "false"])
+    record = {path: path.read_bytes() for path in (tmp_path / RUN).rglob("*") if path.is_file()}
+    with pytest.raises(SystemExit) as exit_:
+        main([*SMALL, "--hidden_size", "32", "--ckpt_path", "last"])
+    assert exit_.value.code == 2
+    assert {path: path.read_bytes() for path in (tmp_path / RUN).rglob("*") if path.is_file()} == record
+    assert yaml.safe_load((tmp_path / RUN / "config.yaml").read_text())["model"]["hidden_size"] == 8  # as it ran
+
+
+def test_corrupt_checkpoint_is_refused_in_one_line_by_every_script(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """Random bytes as --ckpt_path / --ckpt: the project's message, never torch's advice to unpickle."""
+    from lightning_seq import evaluate, export, predict
+
+    junk = tmp_path / "junk.ckpt"
+    junk.write_bytes(os.urandom(4096))
+    doors = {
+        "fit": lambda: main([*SMALL, "--ckpt_path", str(junk)]),
+        "test": lambda: evaluate.main(["--ckpt", str(junk)]),
+        "predict": lambda: predict.main(["--ckpt", str(junk), "--text", "wheat"]),
+        "export": lambda: export.main(["--ckpt", str(junk)]),
+    }
+    for name, door in doors.items():
+        with pytest.raises(SystemExit) as exit_:
+            door()
+        err = capsys.readouterr().err.strip().splitlines()
+        assert exit_.value.code == 2, name
+        assert err[-1].startswith(f"error: {junk} is not a readable checkpoint"), (name, err)
+        assert "weights_only" not in "\n".join(err), name
+    assert not (tmp_path / "lightning_logs").exists()
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path):
+    """A 3 MB tmpfs: room for the run's files and two checkpoints of the tiny model, not a third."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount)], capture_output=True)
+    if result.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (needs root): {result.stderr.decode().strip()}")
+    yield mount
+    subprocess.run(["umount", str(mount)], check=True)
+
+
+def test_full_disk_leaves_complete_checkpoints_only(small_disk: Path, tmp_path: Path) -> None:
+    command = [*FIT, *SMALL, "--max_epochs", "3", "--trainer.logger.init_args.save_dir", str(small_disk)]
+    code, _, err = finish(start(command, tmp_path), timeout=180)
+    assert code == 2, err[-3000:]
+    message = err.strip().splitlines()[-1]
+    assert message.startswith("error: could not write the checkpoint") and "No space left on device" in message
+    files = list((small_disk / "gru" / "version_0" / "checkpoints").iterdir())
+    assert files and not [path for path in files if path.name.startswith(".")]  # no temporary files left
+    for path in files:
+        torch.load(path, weights_only=True)  # every checkpoint under its name is complete
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "complaint"),
+    [
+        ("--batch_size", "0", "--data.batch_size 0: must satisfy batch_size>0"),
+        ("--data.maxlen", "0", "--data.maxlen 0: must satisfy maxlen>0"),
+        ("--data.val_split", "1.5", "--data.val_split 1.5: must satisfy val_split>=0 and val_split<1"),
+        ("--hidden_size", "0", "--model.hidden_size 0: must satisfy hidden_size>0"),
+        ("--num_layers", "0", "--model.num_layers 0: must satisfy num_layers>0"),
+        ("--model.dropout", "1.5", "--model.dropout 1.5: must satisfy dropout>=0 and dropout<1"),
+        ("--accelerator", "gpu", "--accelerator gpu: no CUDA device is visible"),
+    ],
+)
+def test_bad_settings_are_one_line_before_anything_is_built(
+    flag: str, value: str, complaint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    if flag == "--accelerator" and torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_:
+        main(["--config", str(CONFIGS / "gru.yaml"), flag, value])
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error")]
+    assert exit_.value.code == 2 and len(err) == 1 and complaint in err[0], err
+    assert not (tmp_path / "lightning_logs").exists()  # no empty version_0 left behind
+
+
+def test_readme_gpu_example_without_a_gpu_says_so_in_one_line(tmp_path: Path) -> None:
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    result = subprocess.run(
+        [*FIT, "--cell", "lstm", "--accelerator", "gpu"], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("error: --accelerator gpu: no CUDA device is visible")
+
+
+def test_precision_records_what_ran(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """16-mixed on a CPU runs bf16-mixed (float16 autocast is CUDA-only); config.yaml must say so."""
+    monkeypatch.chdir(tmp_path)
+    args = [*SMALL, "--data.maxlen", "32", "--max_epochs", "1", "--accelerator", "cpu", "--precision", "16-mixed"]
+    fit_main([*args, "--trainer.enable_progress_bar", "false"])
+    saved = yaml.safe_load((tmp_path / RUN / "config.yaml").read_text())
+    assert saved["trainer"]["precision"] == "bf16-mixed"
