@@ -2,12 +2,12 @@
 
 Lightning answers SIGTERM gracefully: its handler sets a flag that the loops check between batches. A
 process blocked inside a collective (a DDP rank waiting on a peer that never comes) never returns to
-Python, so that handler never runs and the run would ignore the request until the collective's
-30-minute timeout. The operating system still delivers the signal, though: Python's C-level handler
-writes its number to a wakeup file descriptor at once (for any signal with a Python handler, as
-Lightning installs for SIGTERM during ``fit`` and ``test``; outside them SIGTERM's default action ends
-the process anyway). A thread watching that descriptor gives the
-graceful path ``grace_s`` seconds and then ends the process with the status a SIGTERM death has (143).
+Python, so that handler never runs, and the run would ignore the request until the collective's
+30-minute timeout. The signal still arrives, though: for any signal with a Python handler (Lightning
+installs one for SIGTERM during ``fit`` and ``test``; outside them SIGTERM's default action ends the
+process anyway), Python's C-level handler writes the signal's number to a wakeup file descriptor at
+once. A thread watching that descriptor gives the graceful path ``grace_s`` seconds, then ends the
+process with the status a SIGTERM death has (143).
 """
 
 from __future__ import annotations
