@@ -80,6 +80,16 @@ def test_sigterm_ends_a_ddp_run_whose_ranks_are_stuck(tmp_path: Path) -> None:
     assert not live_members(process.pid), "a rank outlived the stop request"
 
 
+def test_sigterm_stops_training_between_batches(tmp_path: Path) -> None:
+    """The graceful path: Lightning's handler runs, training stops at the next batch, exit status 143."""
+    term = ["--trainer.callbacks+=tests.helpers.kill.KillAtStep", "--trainer.callbacks.step=3"]
+    command = [*FIT, *SMALL, "--max_epochs", "2", *term, "--trainer.callbacks.signal_name=SIGTERM"]
+    code, _, err = finish(start(command, tmp_path), timeout=120)
+    assert code == 143, err[-3000:]
+    assert err.strip().splitlines()[-1] == "Stopped by SIGTERM; continue with the same command and --ckpt_path last"
+    assert not (tmp_path / RUN / "test_metrics.json").exists()  # no test of a stopped run
+
+
 def test_refused_resume_leaves_the_run_record_untouched(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     fit_main([*SMALL, "--max_epochs", "1", "--trainer.enable_progress_bar", "false"])
