@@ -1,7 +1,13 @@
-"""CUDA (cuDNN kernels) in every precision; skipped cleanly on machines without a GPU."""
+"""CUDA (cuDNN kernels) in every precision; skipped cleanly on machines without a GPU.
+
+``LIGHTNING_SEQ_REQUIRE_GPU=1`` (set by ``scripts/gpu_check.sh``) turns the skip off: there a missing or
+unusable GPU is a failure, not a skip.
+"""
 
 from __future__ import annotations
 
+import os
+import subprocess
 from pathlib import Path
 
 import lightning as L
@@ -11,7 +17,10 @@ import torch
 from lightning_seq.data import ReutersDataModule
 from lightning_seq.module import SequenceClassifier
 
-needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+from .conftest import REPO_ROOT
+
+REQUIRED = os.environ.get("LIGHTNING_SEQ_REQUIRE_GPU") == "1"
+needs_cuda = pytest.mark.skipif(not (REQUIRED or torch.cuda.is_available()), reason="needs a CUDA GPU")
 
 
 @needs_cuda
@@ -64,3 +73,14 @@ def test_bf16_mixed_on_cpu(cache_dir: Path, tmp_path: Path, cell: str, bidirecti
     )  # fmt: skip
     trainer.fit(model, datamodule=data)
     assert torch.isfinite(trainer.callback_metrics["train/loss_epoch"])
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal on machines without a GPU")
+def test_gpu_check_fails_loudly_without_a_gpu(tmp_path: Path) -> None:
+    """scripts/gpu_check.sh on a CPU-only machine is an error, never a report of skipped tests."""
+    env = {key: value for key, value in os.environ.items() if key != "GPU_CHECK_SMOKE"}
+    script = REPO_ROOT / "scripts" / "gpu_check.sh"
+    result = subprocess.run(["bash", str(script), str(tmp_path / "gpu.md")], capture_output=True, text=True, env=env)
+    assert result.returncode != 0
+    assert "error: no CUDA device is visible" in result.stderr
+    assert not (tmp_path / "gpu.md").exists()
