@@ -17,26 +17,26 @@ from lightning_seq.encoding import Ragged, pad_sequences
 class Batch(NamedTuple):
     """What every dataloader yields; Lightning moves it to the device as a whole."""
 
-    tokens: Tensor  # (batch, time) int64, 0 = padding
+    tokens: Tensor  # (batch, time) int64: each row's tokens first, then 0 = padding
     lengths: Tensor  # (batch,) int64, real tokens per row
     labels: Tensor  # (batch,) int64
 
 
 class PaddedDataset(Dataset):
-    """Sequences padded to a fixed width once, so that a batch is one tensor index.
+    """Sequences cut to ``maxlen`` and padded once, so that a batch is one tensor index.
 
-    With ``trim`` a batch is cut to its longest member, dropping the columns that are padding in
-    every row (the side given by ``padding``), so a bucketed batch of short newswires is narrow.
+    Each row holds its tokens first and padding (id 0) after: the model's input convention
+    (:meth:`~lightning_seq.model.RecurrentClassifier.forward`), which reads each sequence over its own
+    tokens, so where the padding sits never changes a result. ``truncating`` says which end of a long
+    sequence is cut (Keras's ``pre`` keeps the last ``maxlen`` tokens). With ``trim`` a batch is cut to
+    its longest member, so a bucketed batch of short newswires is narrow.
     """
 
-    def __init__(
-        self, sequences: Ragged, maxlen: int, padding: str = "pre", truncating: str = "pre", trim: bool = False
-    ) -> None:
-        ids, lengths = pad_sequences(sequences, maxlen, padding, truncating)
+    def __init__(self, sequences: Ragged, maxlen: int, truncating: str = "pre", trim: bool = False) -> None:
+        ids, lengths = pad_sequences(sequences, maxlen, "post", truncating)
         self.tokens = torch.from_numpy(ids)
         self.lengths = torch.from_numpy(lengths)
         self.labels = torch.from_numpy(sequences.labels)
-        self.padding = padding
         self.trim = trim
 
     def __len__(self) -> int:
@@ -50,8 +50,7 @@ class PaddedDataset(Dataset):
         rows = torch.as_tensor(indices, dtype=torch.long)
         tokens, lengths = self.tokens[rows], self.lengths[rows]
         if self.trim:
-            width = int(lengths.max())
-            tokens = tokens[:, -width:] if self.padding == "pre" else tokens[:, :width]
+            tokens = tokens[:, : int(lengths.max())]
         return Batch(tokens, lengths, self.labels[rows])
 
 

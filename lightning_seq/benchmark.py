@@ -117,7 +117,7 @@ def run_plain(model: SequenceClassifier, data: ReutersDataModule, args: argparse
         clock.before(index, batch)
         autocast = torch.autocast(device.type, dtype=dtype) if dtype else contextlib.nullcontext()
         with autocast:
-            loss = F.cross_entropy(net(batch.tokens), batch.labels)
+            loss = F.cross_entropy(net(batch.tokens, batch.lengths), batch.labels)
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.step(optimizer)

@@ -17,7 +17,9 @@ from lightning_seq.data import ReutersDataModule
 from lightning_seq.errors import BadCheckpoint, MissingFile
 from lightning_seq.module import SequenceClassifier
 
-_CLI_KEYS = ("_instantiator", "_class_path")  # bookkeeping LightningCLI adds to saved hyperparameters
+# Bookkeeping LightningCLI adds to saved hyperparameters, and settings that older checkpoints record but no
+# longer mean anything (``padding``: batches now always hold tokens first).
+_NOT_SETTINGS = ("_instantiator", "_class_path", "padding")
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -74,7 +76,7 @@ def data_settings(path: str | Path) -> dict[str, Any]:
             f"{path} records no data settings (it was not trained with a ReutersDataModule); "
             "the vocabulary and padding it expects are unknown"
         )
-    return {key: value for key, value in saved.items() if key not in _CLI_KEYS}
+    return {key: value for key, value in saved.items() if key not in _NOT_SETTINGS}
 
 
 def load_datamodule(path: str | Path, **overrides: Any) -> ReutersDataModule:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Literal
 
 import lightning as L
@@ -36,7 +37,9 @@ class ReutersDataModule(L.LightningDataModule):
             ``None`` keeps all 30,979 words.
         skip_top: Map ids below this to OOV (Keras semantics: it also applies to the start token).
         maxlen: Width every sequence is padded or truncated to.
-        padding: Side padding goes (Keras default ``pre``).
+        padding: No longer used: batches hold each newswire's tokens first, then padding (the model reads
+            each sequence over its own tokens, so the side never changed a result). Accepted, with a
+            warning, so that older configs still run.
         truncating: Side tokens are cut from when too long (Keras default ``pre``: keep the last ``maxlen``).
         val_split: Fraction of the 8,982 training items held out for validation, drawn with ``val_seed``.
         val_seed: Seed of the validation draw; independent of the training seed.
@@ -57,7 +60,7 @@ class ReutersDataModule(L.LightningDataModule):
         num_words: VocabularyWords | None = None,
         skip_top: NonNegativeInt = 0,
         maxlen: PositiveInt = 200,
-        padding: Side = "pre",
+        padding: Side | None = None,
         truncating: Side = "pre",
         val_split: Fraction = 0.2,
         val_seed: int = 0,
@@ -70,6 +73,13 @@ class ReutersDataModule(L.LightningDataModule):
     ) -> None:
         super().__init__()
         check_ranges(ReutersDataModule.__init__, locals())
+        if padding is not None:
+            warnings.warn(
+                f"data.padding ({padding!r}) is no longer used: batches hold each newswire's tokens first and padding "
+                "after, and the model reads every sequence over its own tokens; remove it from the config",
+                FutureWarning,
+                stacklevel=2,
+            )
         self.save_hyperparameters()
         self.datasets: dict[str, PaddedDataset] = {}
         self._word_index: dict[str, int] | None = None
@@ -110,7 +120,7 @@ class ReutersDataModule(L.LightningDataModule):
             return
         train, test = self.splits()
         hp = self.hparams
-        pad = {"maxlen": hp.maxlen, "padding": hp.padding, "truncating": hp.truncating, "trim": hp.bucketing}
+        pad = {"maxlen": hp.maxlen, "truncating": hp.truncating, "trim": hp.bucketing}
         train, val = _holdout(train, hp.val_split, hp.val_seed)
         self.datasets = {"train": PaddedDataset(train, **pad), "test": PaddedDataset(test, **pad)}
         if val is not None:

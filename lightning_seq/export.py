@@ -1,8 +1,9 @@
 """``scripts/export.py``: a checkpoint as an ONNX or TorchScript model, ``(tokens, lengths) -> logits``.
 
-Inputs: ``tokens`` int64 ``(batch, time)``, padded with 0 on the side the training data used
-(``padding``, Keras's ``pre`` by default), and ``lengths`` int64 ``(batch,)``, the real tokens per row
-(each >= 1). Both dimensions are dynamic. Ids must be below ``vocab_size``; texts are encoded as in
+Inputs: ``tokens`` int64 ``(batch, time)``, each row's token ids first and 0-padding after (the
+training batches' layout), and ``lengths`` int64 ``(batch,)``, the real tokens per row (each >= 1).
+Both dimensions are dynamic; ids must be below ``vocab_size`` (the runner :func:`load_exported` returns checks
+its inputs first). Texts are encoded as in
 :mod:`lightning_seq.text`. A ``<model>.json`` beside the model records this contract, the topic names
 and the encoding settings, so that a deployment needs nothing else from this package.
 
@@ -27,7 +28,7 @@ from torch import Tensor, nn
 
 from lightning_seq.checkpoints import data_settings, load_datamodule, load_model
 from lightning_seq.errors import report_user_errors
-from lightning_seq.model import RecurrentClassifier
+from lightning_seq.model import RecurrentClassifier, check_batch
 from lightning_seq.reuters import TOPICS
 
 Format = Literal["onnx", "torchscript"]
@@ -36,39 +37,26 @@ ONNX_OPSET = 17
 
 
 class ExportableClassifier(nn.Module):
-    """A copy of a :class:`RecurrentClassifier` with a traceable ``forward(tokens, lengths)``.
+    """A copy of a :class:`RecurrentClassifier` for tracing: always the masked variable-length strategy
+    (exact, and made of plain tensor ops that ONNX and TorchScript both keep)."""
 
-    The copy always uses the masked variable-length strategy (exact, and made of plain tensor ops);
-    the rows are rotated so that their tokens come first, as the model's own forward does.
-    """
-
-    def __init__(self, net: RecurrentClassifier, padding: str = "pre") -> None:
+    def __init__(self, net: RecurrentClassifier) -> None:
         super().__init__()
-        if padding not in ("pre", "post"):
-            raise ValueError(f"padding must be 'pre' or 'post', got {padding!r}")
         self.net = copy.deepcopy(net).cpu().eval()
         self.net.encoder.variable_length = "mask"
-        self.pre_padded = padding == "pre"
 
     def forward(self, tokens: Tensor, lengths: Tensor) -> Tensor:
-        if not self.pre_padded:
-            return self.net.classify(tokens, lengths)  # tokens already come first
-        width = tokens.size(1)  # row i's tokens sit in its last lengths[i] columns: rotate them to the front
-        index = torch.arange(width, device=tokens.device).unsqueeze(0) + (width - lengths).unsqueeze(1)
-        index = torch.where(index >= width, index - width, index)  # the rotation without % (ONNX-friendly)
-        return self.net.classify(tokens.gather(1, index), lengths)
+        return self.net(tokens, lengths)
 
 
-def export_model(
-    net: RecurrentClassifier, path: str | Path, fmt: Format, padding: str = "pre", metadata: dict | None = None
-) -> Path:
+def export_model(net: RecurrentClassifier, path: str | Path, fmt: Format, metadata: dict | None = None) -> Path:
     """Write ``net`` to ``path`` as ``fmt``, and ``<path>.json`` with the input contract and ``metadata``."""
     if fmt not in SUFFIXES:
         raise ValueError(f"unknown format {fmt!r}: choose one of {', '.join(SUFFIXES)}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    wrapper = ExportableClassifier(net, padding)
-    example = _example_inputs(wrapper.net.vocab_size, padding)
+    wrapper = ExportableClassifier(net)
+    example = _example_inputs(wrapper.net.vocab_size)
     with warnings.catch_warnings():
         # Tracing notes that shapes may change and that torch.jit is deprecated; parity is checked afterwards.
         warnings.filterwarnings("ignore", category=UserWarning)
@@ -90,11 +78,12 @@ def export_model(
     contract = {
         "format": fmt,
         "inputs": {
-            "tokens": f"int64 (batch, time), 0 = padding on the '{padding}' side, ids < {wrapper.net.vocab_size}",
+            "tokens": f"int64 (batch, time): each row's ids first, then 0-padding; ids < {wrapper.net.vocab_size}",
             "lengths": "int64 (batch,), real tokens per row, >= 1",
         },
         "outputs": {"logits": f"float32 (batch, {wrapper.net.head.out_features})"},
-        "padding": padding,
+        "padding": "post",
+        "vocab_size": wrapper.net.vocab_size,
         **(metadata or {}),
     }
     _sidecar(path).write_text(json.dumps(contract, indent=2) + "\n")
@@ -104,18 +93,28 @@ def export_model(
 def load_exported(path: str | Path) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
     """``run(tokens, lengths) -> logits`` on numpy arrays: onnxruntime (CPU) for ``.onnx``, torch.jit otherwise."""
     path = Path(path)
+    vocab_size = json.loads(_sidecar(path).read_text())["vocab_size"] if _sidecar(path).exists() else None
     if path.suffix == ".onnx":
         try:
             import onnxruntime
         except ImportError as error:
             raise ImportError("running ONNX models needs onnxruntime: pip install 'lightning_seq[export]'") from error
         session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        return lambda tokens, lengths: session.run(["logits"], {"tokens": tokens, "lengths": lengths})[0]
-    module = torch.jit.load(str(path), map_location="cpu")
+
+        def forward(tokens: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+            return session.run(["logits"], {"tokens": tokens, "lengths": lengths})[0]
+
+    else:
+        module = torch.jit.load(str(path), map_location="cpu")
+
+        def forward(tokens: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+            with torch.no_grad():
+                return module(torch.from_numpy(tokens), torch.from_numpy(lengths)).numpy()
 
     def run(tokens: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-        with torch.no_grad():
-            return module(torch.from_numpy(tokens), torch.from_numpy(lengths)).numpy()
+        # The graph itself cannot refuse bad input; an id past the embedding would read garbage or crash.
+        check_batch(torch.from_numpy(tokens), torch.from_numpy(lengths), vocab_size or np.iinfo(np.int64).max)
+        return forward(tokens, lengths)
 
     return run
 
@@ -129,7 +128,7 @@ def parity(
     worst, items = 0.0, 0
     with torch.no_grad():
         for tokens, lengths in batches:
-            expected = net(tokens).numpy()
+            expected = net(tokens, lengths).numpy()
             actual = run(tokens.numpy(), lengths.numpy())
             worst = max(worst, float(np.abs(actual - expected).max()))
             items += len(tokens)
@@ -146,26 +145,23 @@ def export_checkpoint(
     metadata = {
         "checkpoint": str(checkpoint),
         "vocab_size": net.vocab_size,
-        "encoding": {key: settings.get(key) for key in ("num_words", "skip_top", "maxlen", "padding", "truncating")},
+        "encoding": {key: settings.get(key) for key in ("num_words", "skip_top", "maxlen", "truncating")},
         "text": "lower-case, Keras text_to_word_sequence punctuation filters, reuters_word_index.json rank + 3, "
         "start token 1 first, out-of-vocabulary 2",
         "topics": list(TOPICS),
     }
     path = Path(out) if out else checkpoint.with_suffix(SUFFIXES[fmt])
-    return export_model(net, path, fmt, settings.get("padding", "pre"), metadata), net
+    return export_model(net, path, fmt, metadata), net
 
 
-def _example_inputs(vocab_size: int, padding: str) -> tuple[Tensor, Tensor]:
+def _example_inputs(vocab_size: int) -> tuple[Tensor, Tensor]:
     """Two rows of different lengths, so that nothing about one row's shape gets baked in."""
     lengths = torch.tensor([7, 3])
     tokens = torch.zeros(2, 7, dtype=torch.long)
     for row, length in enumerate(lengths.tolist()):
         ids = torch.arange(1, length + 1) % vocab_size
         ids[ids == 0] = 1
-        if padding == "pre":
-            tokens[row, 7 - length :] = ids
-        else:
-            tokens[row, :length] = ids
+        tokens[row, :length] = ids
     return tokens, lengths
 
 

@@ -8,9 +8,10 @@ from torch import Tensor, nn
 from lightning_seq.constraints import Fraction, PositiveInt, check_ranges
 from lightning_seq.encoder import CELLS, Cell, RecurrentEncoder, VariableLength
 from lightning_seq.encoding import PAD_ID
+from lightning_seq.errors import BadValue
 from lightning_seq.pooling import Pooling, SequencePooling
 
-__all__ = ["CELLS", "Cell", "Pooling", "RecurrentClassifier", "VariableLength"]
+__all__ = ["CELLS", "Cell", "Pooling", "RecurrentClassifier", "VariableLength", "check_batch"]
 
 
 class RecurrentClassifier(nn.Module):
@@ -72,43 +73,52 @@ class RecurrentClassifier(nn.Module):
             self.embedding.weight[PAD_ID].zero_()
         self.encoder.reset_parameters()
 
-    def forward(self, tokens: Tensor) -> Tensor:
-        """Logits ``(batch, num_classes)`` for ``tokens`` ``(batch, time)``, padded with 0 on either side."""
-        return self.classify(*self._left_align(tokens))
+    def forward(self, tokens: Tensor, lengths: Tensor) -> Tensor:
+        """Logits ``(batch, num_classes)``: row ``i`` of ``tokens`` ``(batch, time)`` holds its ``lengths[i] >= 1``
+        token ids first and padding after (the batches of :class:`~lightning_seq.data.ReutersDataModule` do).
 
-    def classify(self, aligned: Tensor, lengths: Tensor) -> Tensor:
-        """Logits for ids that hold each row's ``lengths[i] >= 1`` tokens first and padding after.
-
-        No checks and no data-dependent branches, so that it traces for export (see :mod:`lightning_seq.export`).
+        No checks and no data-dependent branches: this is the training hot path, it runs without a single
+        device-to-host copy, and it traces for export. Input from outside is checked where it arrives
+        (:meth:`check_inputs`, text encoding, the exported model's runner).
         """
-        embedded = self.embedding_dropout(self.embedding(aligned))
+        embedded = self.embedding_dropout(self.embedding(tokens))
         steps, final = self.encoder(embedded, lengths, with_steps=self.pooling.needs_steps)
         return self.head(self.dropout(self.pooling(steps, final, lengths)))
 
-    def _left_align(self, tokens: Tensor) -> tuple[Tensor, Tensor]:
-        """Rotate each row so its tokens come first (both encoder strategies want that); check the ids on the way."""
-        if tokens.dim() != 2 or tokens.size(0) == 0 or tokens.size(1) == 0:
-            raise ValueError(f"tokens must be a non-empty (batch, time) tensor, got shape {tuple(tokens.shape)}")
-        if tokens.dtype not in (torch.int64, torch.int32):
-            raise TypeError(f"tokens must be integer ids (int64), got {tokens.dtype}")
-        tokens = tokens.long()
-        mask = tokens != PAD_ID
-        lengths = mask.sum(dim=1)
-        width = tokens.size(1)
-        positions = torch.arange(width, device=tokens.device)
-        shift = (positions + mask.int().argmax(dim=1, keepdim=True)) % width
-        aligned = tokens.gather(1, shift)
-        misplaced = ((aligned != PAD_ID) != (positions < lengths.unsqueeze(1))).any(dim=1)
-        low, high, shortest, broken = torch.stack([tokens.min(), tokens.max(), lengths.min(), misplaced.sum()]).tolist()
-        if low < 0 or high >= self.vocab_size:
-            raise ValueError(
-                f"token ids must be in [0, {self.vocab_size}) for this model's vocab_size, got ids in [{low}, {high}]; "
-                "encode the data with the same num_words the model was built with"
-            )
-        if shortest == 0:
-            empty = torch.nonzero(lengths == 0).flatten().tolist()
-            raise ValueError(f"rows {empty} hold only padding (id 0): an empty text cannot be classified")
-        if broken:
-            rows = torch.nonzero(misplaced).flatten().tolist()
-            raise ValueError(f"rows {rows} have padding (id 0) inside the text; pad on one side only")
-        return aligned, lengths
+    def check_inputs(self, tokens: Tensor, lengths: Tensor) -> None:
+        """Raise :class:`~lightning_seq.errors.BadValue` naming what is wrong with a batch from outside the package."""
+        check_batch(tokens, lengths, self.vocab_size)
+
+
+def check_batch(tokens: Tensor, lengths: Tensor, vocab_size: int) -> None:
+    """``tokens`` ``(batch, time)`` integer ids below ``vocab_size``, each row's ``lengths[i] >= 1`` of them first.
+
+    Works on torch tensors and numpy arrays alike, so that it also guards an exported model's inputs.
+    """
+    tokens, lengths = torch.as_tensor(tokens), torch.as_tensor(lengths)
+    if tokens.dim() != 2 or tokens.size(0) == 0 or tokens.size(1) == 0:
+        raise BadValue(f"tokens must be a non-empty (batch, time) tensor, got shape {tuple(tokens.shape)}")
+    if tokens.dtype not in (torch.int64, torch.int32) or lengths.dtype not in (torch.int64, torch.int32):
+        raise BadValue(f"tokens and lengths must be integer (int64) tensors, got {tokens.dtype} and {lengths.dtype}")
+    if lengths.shape != (tokens.size(0),):
+        raise BadValue(f"lengths must hold one length per row, shape ({tokens.size(0)},), got {tuple(lengths.shape)}")
+    low, high = int(tokens.min()), int(tokens.max())
+    if low < 0 or high >= vocab_size:
+        raise BadValue(
+            f"token ids must be in [0, {vocab_size}) for this model's vocab_size, got ids in [{low}, {high}]; "
+            "encode the data with the same num_words the model was built with"
+        )
+    out_of_range = torch.nonzero((lengths < 1) | (lengths > tokens.size(1))).flatten().tolist()
+    if out_of_range:
+        raise BadValue(
+            f"rows {out_of_range} have lengths {lengths[out_of_range].tolist()} outside [1, {tokens.size(1)}]: "
+            "an empty text cannot be classified, and a length cannot exceed the batch's width"
+        )
+    positions = torch.arange(tokens.size(1)).unsqueeze(0)
+    misplaced = ((tokens != PAD_ID) != (positions < lengths.unsqueeze(1))).any(dim=1)
+    if misplaced.any():
+        rows = torch.nonzero(misplaced).flatten().tolist()
+        raise BadValue(
+            f"rows {rows} do not hold exactly their lengths' tokens first and padding (id 0) after; "
+            "put each row's ids first, then pad with 0"
+        )

@@ -114,8 +114,9 @@ class SequenceClassifier(L.LightningModule):
         # nan_strategy "disable": a NaN loss shows in the epoch mean instead of being dropped with a warning
         self.train_loss, self.val_loss, self.test_loss = (MeanMetric(nan_strategy="disable") for _ in range(3))
 
-    def forward(self, tokens: Tensor) -> Tensor:
-        return self.net(tokens)
+    def forward(self, tokens: Tensor, lengths: Tensor) -> Tensor:
+        """Logits for a batch in the DataModule's layout: each row's ``lengths[i]`` tokens first, then padding."""
+        return self.net(tokens, lengths)
 
     def setup(self, stage: str) -> None:
         # Only a fresh fit reads the vectors; a resumed fit restores its tuned weights from the checkpoint afterwards.
@@ -183,7 +184,7 @@ class SequenceClassifier(L.LightningModule):
 
     def predict_step(self, batch: Batch, batch_idx: int) -> Tensor:
         """Class probabilities."""
-        return self(batch.tokens).softmax(dim=-1)
+        return self(batch.tokens, batch.lengths).softmax(dim=-1)
 
     def configure_optimizers(self) -> torch.optim.Optimizer | dict:
         optimizer = self.optimizer(self.parameters())
@@ -207,7 +208,7 @@ class SequenceClassifier(L.LightningModule):
 
     def _evaluate(self, batch: Batch, stage: str, metrics: MetricCollection) -> tuple[Tensor, Tensor]:
         """``(loss, logits)``; accumulates the epoch's loss and metrics, logged once in the epoch-end hooks."""
-        logits = self(batch.tokens)
+        logits = self(batch.tokens, batch.lengths)
         smoothing = self.hparams.label_smoothing if stage == "train" else 0.0
         loss = F.cross_entropy(logits, batch.labels, label_smoothing=smoothing)
         size = len(batch.labels)

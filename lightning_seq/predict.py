@@ -53,7 +53,6 @@ class TopicPredictor:
         encoder: TextEncoder,
         topic_names: Sequence[str],
         maxlen: int,
-        padding: str = "pre",
         truncating: str = "pre",
     ) -> None:
         if len(topic_names) != model.hparams.num_classes:
@@ -65,7 +64,7 @@ class TopicPredictor:
         self.model = model.eval()
         self.encoder = encoder
         self.topic_names = tuple(topic_names)
-        self.maxlen, self.padding, self.truncating = maxlen, padding, truncating
+        self.maxlen, self.truncating = maxlen, truncating
 
     @classmethod
     def from_checkpoint(
@@ -76,7 +75,7 @@ class TopicPredictor:
         hp = datamodule.hparams
         encoder = TextEncoder(datamodule.word_index, datamodule.vocab_size, hp.skip_top)
         model = load_model(checkpoint, map_location=device)
-        return cls(model, encoder, datamodule.topic_names, hp.maxlen, hp.padding, hp.truncating)
+        return cls(model, encoder, datamodule.topic_names, hp.maxlen, hp.truncating)
 
     def encode(self, texts: Sequence[str], numbers: Sequence[int] | None = None) -> list[EncodedText]:
         """Every text's encoding; one ``ValueError`` naming (by ``numbers``) every text that is empty or unknown."""
@@ -115,11 +114,14 @@ class TopicPredictor:
         encoded = self.encode(texts, numbers)
         sequences = Ragged.from_lists([item.ids.tolist() for item in encoded], np.zeros(len(encoded), dtype=np.int64))
         width = min(self.maxlen, int(sequences.lengths.max()))  # the model's result does not depend on padding
-        tokens, _ = pad_sequences(sequences, width, self.padding, self.truncating)
+        tokens, lengths = (
+            torch.from_numpy(array) for array in pad_sequences(sequences, width, "post", self.truncating)
+        )
+        device = self.model.device
         probabilities = torch.cat(
             [
-                self.model(batch.to(self.model.device)).softmax(dim=-1).cpu()
-                for batch in torch.from_numpy(tokens).split(batch_size)
+                self.model(ids.to(device), kept.to(device)).softmax(dim=-1).cpu()
+                for ids, kept in zip(tokens.split(batch_size), lengths.split(batch_size), strict=True)
             ]
         )
         top = probabilities.topk(top_k, dim=-1)

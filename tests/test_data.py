@@ -40,7 +40,8 @@ def test_bucketed_batches_are_trimmed_to_their_longest_member(datamodule: Reuter
         assert isinstance(batch, Batch) and batch.tokens.dtype == torch.int64
         assert batch.tokens.size(1) == int(batch.lengths.max()) <= 200
         assert torch.equal(batch.lengths, (batch.tokens != 0).sum(dim=1))
-        assert torch.all(batch.tokens[:, -1] != 0)  # 'pre' padding: every row ends with a real token
+        assert torch.all(batch.tokens[:, 0] != 0)  # every row starts with its tokens, padding after
+        assert torch.equal(batch.tokens != 0, torch.arange(batch.tokens.size(1)) < batch.lengths.unsqueeze(1))
         assert int(batch.tokens.max()) < datamodule.vocab_size and 0 <= batch.labels.min() <= batch.labels.max() < 46
     padded = sum(len(b.labels) * b.tokens.size(1) for b in batches) - sum(int(b.lengths.sum()) for b in batches)
     assert padded / sum(len(b.labels) * b.tokens.size(1) for b in batches) < 0.05  # vs ~45 % at a fixed 200
@@ -59,13 +60,24 @@ def test_without_bucketing_batches_are_the_seeds_fixed_width(cache_dir: Path) ->
     assert torch.equal(batch.lengths, (batch.tokens != 0).sum(dim=1))
 
 
-def test_post_padding_and_truncation_options(cache_dir: Path) -> None:
-    module = ReutersDataModule(cache_dir=str(cache_dir), num_words=10000, maxlen=50, padding="post", truncating="post")
+def test_truncation_options(cache_dir: Path) -> None:
+    module = ReutersDataModule(cache_dir=str(cache_dir), num_words=10000, maxlen=50, truncating="post")
     module.setup()
     test = module.datasets["test"]
     assert test.tokens.shape == (2246, 50)
     assert torch.all(test.tokens[:, 0] == 1)  # post-truncation keeps each newswire's start token
     assert int(test.lengths.max()) == 50 and int(test.lengths.min()) >= 2
+    pre = ReutersDataModule(cache_dir=str(cache_dir), num_words=10000, maxlen=50)  # Keras's default: keep the end
+    pre.setup()
+    cut = torch.nonzero(pre.datasets["test"].lengths == 50).flatten()
+    assert len(cut) > 0 and not torch.all(pre.datasets["test"].tokens[cut, 0] == 1)
+
+
+def test_padding_setting_of_older_configs_is_accepted_with_a_warning(cache_dir: Path) -> None:
+    with pytest.warns(FutureWarning, match=r"data.padding \('pre'\) is no longer used"):
+        module = ReutersDataModule(cache_dir=str(cache_dir), num_words=10000, padding="pre")
+    module.setup()
+    assert torch.all(module.datasets["test"].tokens[:, 0] != 0)  # tokens first all the same
 
 
 def test_properties(datamodule: ReutersDataModule) -> None:

@@ -55,8 +55,8 @@ def test_gpu_packed_logits_match_cpu_masked(datamodule: ReutersDataModule, cell:
     model = SequenceClassifier(datamodule.vocab_size, datamodule.num_classes, cell=cell, bidirectional=bidirectional)
     batch = next(iter(datamodule.test_dataloader()))
     with torch.no_grad():
-        on_cpu = model.eval()(batch.tokens)
-        on_gpu = model.cuda()(batch.tokens.cuda()).cpu()
+        on_cpu = model.eval()(batch.tokens, batch.lengths)
+        on_gpu = model.cuda()(batch.tokens.cuda(), batch.lengths.cuda()).cpu()
     torch.testing.assert_close(on_gpu, on_cpu, atol=1e-4, rtol=1e-4)
 
 

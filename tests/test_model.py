@@ -15,8 +15,10 @@ def tiny(cell: str = "gru", **kwargs) -> RecurrentClassifier:
     return RecurrentClassifier(VOCAB, CLASSES, cell, embedding_dim=8, hidden_size=6, **kwargs)
 
 
-def pre_padded(rows: list[list[int]], width: int) -> torch.Tensor:
-    return torch.tensor([[0] * (width - len(row)) + row for row in rows])
+def batch(rows: list[list[int]], width: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The model's input: each row's ids first, then 0-padding to ``width``, and the lengths."""
+    width = width or max(map(len, rows))
+    return torch.tensor([row + [0] * (width - len(row)) for row in rows]), torch.tensor([len(row) for row in rows])
 
 
 @pytest.mark.parametrize("cell", list(CELLS))
@@ -24,8 +26,7 @@ def pre_padded(rows: list[list[int]], width: int) -> torch.Tensor:
 @pytest.mark.parametrize("num_layers", [1, 2])
 def test_every_cell_gives_one_logit_row_per_sequence(cell: str, bidirectional: bool, num_layers: int) -> None:
     model = tiny(cell, bidirectional=bidirectional, num_layers=num_layers, dropout=0.1)
-    tokens = pre_padded([[1, 5, 9, 3], [1, 7], [1, 4, 4, 4, 4, 8]], width=7)
-    logits = model(tokens)
+    logits = model(*batch([[1, 5, 9, 3], [1, 7], [1, 4, 4, 4, 4, 8]], width=7))
     assert logits.shape == (3, CLASSES)
     logits.sum().backward()
     assert model.encoder.rnn.weight_hh_l0.grad is not None and model.encoder.rnn.weight_hh_l0.grad.abs().sum() > 0
@@ -36,15 +37,15 @@ def test_every_cell_gives_one_logit_row_per_sequence(cell: str, bidirectional: b
 @pytest.mark.parametrize("bidirectional", [False, True])
 @pytest.mark.parametrize("strategy", ["pack", "mask"])
 def test_logits_do_not_depend_on_padding(cell: str, bidirectional: bool, strategy: str) -> None:
-    """One newswire alone, or beside a much longer one, pre- or post-padded: the same logits."""
+    """One newswire alone, beside a much longer one, or in a batch wider than both: the same logits."""
     model = tiny(cell, bidirectional=bidirectional, num_layers=2, variable_length=strategy).eval()
     short, long = [1, 11, 12, 13], [1, *range(3, 40)]
     with torch.no_grad():
-        alone = model(torch.tensor([short]))
-        beside_pre = model(pre_padded([short, long], width=60))[0]
-        beside_post = model(torch.tensor([short + [0] * 56, long + [0] * 22]))[0]
-    torch.testing.assert_close(beside_pre, alone[0], atol=1e-5, rtol=0)
-    torch.testing.assert_close(beside_post, alone[0], atol=1e-5, rtol=0)
+        alone = model(*batch([short]))
+        beside = model(*batch([short, long]))[0]
+        wide = model(*batch([short, long], width=60))[0]
+    torch.testing.assert_close(beside, alone[0], atol=1e-5, rtol=0)
+    torch.testing.assert_close(wide, alone[0], atol=1e-5, rtol=0)
 
 
 @pytest.mark.parametrize("cell", list(CELLS))
@@ -55,8 +56,8 @@ def test_pack_and_mask_compute_the_same_function(cell: str, bidirectional: bool,
     packed = tiny(cell, bidirectional=bidirectional, num_layers=num_layers, variable_length="pack").eval()
     masked = tiny(cell, bidirectional=bidirectional, num_layers=num_layers, variable_length="mask").eval()
     masked.load_state_dict(packed.state_dict())
-    tokens = pre_padded([[1, 5, 9, 3, 7, 7, 2], [1, 7], [1, 4, 4, 4, 4, 8, 9, 10, 11, 12], [1]], width=12)
-    out_packed, out_masked = packed(tokens), masked(tokens)
+    inputs = batch([[1, 5, 9, 3, 7, 7, 2], [1, 7], [1, 4, 4, 4, 4, 8, 9, 10, 11, 12], [1]], width=12)
+    out_packed, out_masked = packed(*inputs), masked(*inputs)
     torch.testing.assert_close(out_masked, out_packed, atol=1e-5, rtol=1e-5)
     out_packed.square().sum().backward(), out_masked.square().sum().backward()
     for (name, a), b in zip(packed.named_parameters(), masked.parameters(), strict=True):
@@ -97,17 +98,26 @@ def test_dropout_outside_unit_interval_is_refused(dropout: float) -> None:
 
 
 @pytest.mark.parametrize(
-    ("tokens", "error", "message"),
+    ("tokens", "lengths", "message"),
     [
-        (torch.tensor([[1, 2, VOCAB]]), ValueError, rf"token ids must be in \[0, {VOCAB}\).*got ids in \[1, {VOCAB}\]"),
-        (torch.tensor([[1, -4, 2]]), ValueError, r"token ids must be in \[0, 50\)"),
-        (torch.tensor([[0, 0, 0], [0, 1, 2]]), ValueError, r"rows \[0\] hold only padding.*empty text"),
-        (torch.tensor([[1, 0, 2], [0, 1, 2]]), ValueError, r"rows \[0\] have padding \(id 0\) inside the text"),
-        (torch.tensor([1, 2, 3]), ValueError, r"non-empty \(batch, time\) tensor, got shape \(3,\)"),
-        (torch.zeros(0, 5, dtype=torch.long), ValueError, r"got shape \(0, 5\)"),
-        (torch.tensor([[1.0, 2.0]]), TypeError, "integer ids"),
+        ([[1, 2, VOCAB]], [3], rf"token ids must be in \[0, {VOCAB}\).*got ids in \[1, {VOCAB}\]"),
+        ([[1, -4, 2]], [3], r"token ids must be in \[0, 50\)"),
+        ([[0, 0, 0], [1, 2, 0]], [0, 2], r"rows \[0\] have lengths \[0\] outside \[1, 3\]: an empty text"),
+        ([[1, 2, 0]], [4], r"rows \[0\] have lengths \[4\] outside \[1, 3\]"),
+        ([[1, 0, 2], [1, 2, 0]], [3, 2], r"rows \[0\] do not hold exactly their lengths' tokens first"),
+        ([[0, 1, 2]], [2], r"rows \[0\] do not hold exactly their lengths' tokens first"),
+        ([1, 2, 3], [3], r"non-empty \(batch, time\) tensor, got shape \(3,\)"),
+        ([[1, 2]], [2, 2], r"one length per row, shape \(1,\), got \(2,\)"),
+        ([[1.0, 2.0]], [2], "integer"),
     ],
 )
-def test_bad_token_input_is_named(tokens: torch.Tensor, error: type, message: str) -> None:
-    with pytest.raises(error, match=message):
-        tiny()(tokens)
+def test_bad_batches_from_outside_are_named(tokens: list, lengths: list, message: str) -> None:
+    """Checked where outside input arrives (the exported model's runner, library callers), not in forward."""
+    with pytest.raises(ValueError, match=message):
+        tiny().check_inputs(torch.tensor(tokens), torch.tensor(lengths))
+    with pytest.raises(ValueError, match="non-empty"):
+        tiny().check_inputs(torch.zeros(0, 5, dtype=torch.long), torch.zeros(0, dtype=torch.long))
+
+
+def test_checked_batches_pass() -> None:
+    tiny().check_inputs(*batch([[1, 2, 3], [1, 4]], width=5))

@@ -59,7 +59,7 @@ def test_training_memorises_a_small_batch(datamodule: ReutersDataModule) -> None
     optimizer = model.configure_optimizers()
     losses = []
     for _ in range(100):
-        loss = torch.nn.functional.cross_entropy(model(batch.tokens), batch.labels)
+        loss = torch.nn.functional.cross_entropy(model(batch.tokens, batch.lengths), batch.labels)
         optimizer.zero_grad(), loss.backward(), optimizer.step()
         losses.append(loss.item())
     assert losses[-1] < 0.1 * losses[0]
@@ -77,7 +77,7 @@ def test_checkpoint_round_trip_restores_the_same_model(datamodule: ReutersDataMo
     batch: Batch = next(iter(datamodule.test_dataloader()))
     model.eval(), restored.eval()
     with torch.no_grad():
-        torch.testing.assert_close(restored(batch.tokens), model(batch.tokens))
+        torch.testing.assert_close(restored(batch.tokens, batch.lengths), model(batch.tokens, batch.lengths))
 
 
 def test_label_smoothing_applies_to_the_training_loss_only(datamodule: ReutersDataModule) -> None:

@@ -33,13 +33,12 @@ def test_every_pooling_is_padding_invariant_and_strategy_free(pooling: str, cell
 
     packed, masked = build("pack"), build("mask")
     short, long = [1, 11, 12, 13], [1, *range(3, 39)]
+    tokens, lengths = torch.tensor([short + [0] * 56, long + [0] * 23]), torch.tensor([len(short), len(long)])
     with torch.no_grad():
-        alone = masked(torch.tensor([short]))[0]
-        beside = masked(torch.tensor([[0] * 56 + short, [0] * 23 + long]))
+        alone = masked(torch.tensor([short]), torch.tensor([len(short)]))[0]
+        beside = masked(tokens, lengths)
         torch.testing.assert_close(beside[0], alone, atol=1e-5, rtol=0)
-        torch.testing.assert_close(
-            packed(torch.tensor([short + [0] * 56, long + [0] * 23])), beside, atol=1e-5, rtol=1e-5
-        )
+        torch.testing.assert_close(packed(tokens, lengths), beside, atol=1e-5, rtol=1e-5)
 
 
 def test_bad_pooling_and_embedding_dropout() -> None:

@@ -81,10 +81,10 @@ def test_predictions_equal_the_model_on_the_padded_encoding(predictor: TopicPred
     predictions = predictor.predict([GRAIN, ACQUISITION], top_k=5)
     assert [len(p.topics) for p in predictions] == [5, 5]
     encoded = predictor.encode([GRAIN, ACQUISITION])
-    # The training data's layout: every text pre-padded to maxlen 200.
-    tokens, _ = pad_sequences(Ragged.from_lists([e.ids.tolist() for e in encoded], np.zeros(2)), 200)
+    # The training data's layout: every text cut to maxlen 200, tokens first, padding after.
+    ids, lengths = pad_sequences(Ragged.from_lists([e.ids.tolist() for e in encoded], np.zeros(2)), 200, "post")
     with torch.no_grad():
-        expected = predictor.model(torch.from_numpy(tokens)).softmax(-1).topk(5)
+        expected = predictor.model(torch.from_numpy(ids), torch.from_numpy(lengths)).softmax(-1).topk(5)
     for prediction, values, indices in zip(predictions, expected.values, expected.indices, strict=True):
         assert [name for name, _ in prediction.topics] == [reuters.TOPICS[i] for i in indices]
         assert [p for _, p in prediction.topics] == pytest.approx(values.tolist(), abs=1e-6)
@@ -97,7 +97,7 @@ def test_long_text_is_cut_as_in_training(predictor: TopicPredictor) -> None:
     (prediction,) = predictor.predict(long_text, top_k=46)
     assert prediction.truncated_tokens == len(ids) - 200 > 0
     with torch.no_grad():  # Keras's truncating='pre' keeps the last 200 tokens
-        expected = predictor.model(torch.from_numpy(ids[-200:]).unsqueeze(0)).softmax(-1)[0]
+        expected = predictor.model(torch.from_numpy(ids[-200:]).unsqueeze(0), torch.tensor([200])).softmax(-1)[0]
     assert dict(prediction.topics) == pytest.approx(dict(zip(reuters.TOPICS, expected.tolist(), strict=True)))
 
 
@@ -118,7 +118,7 @@ def test_library_function_and_checkpoint_data_settings(gru_checkpoint: Path) -> 
     (prediction,) = predict_topics(gru_checkpoint, GRAIN, top_k=2)
     assert prediction.topics[0][1] >= prediction.topics[1][1] and prediction.topics[0][0] in reuters.TOPICS
     settings = load_datamodule(gru_checkpoint).hparams
-    assert (settings.num_words, settings.maxlen, settings.padding) == (10000, 200, "pre")
+    assert (settings.num_words, settings.maxlen, settings.truncating) == (10000, 200, "pre")
 
 
 def test_script_text_json_file_and_stdin(
