@@ -70,11 +70,16 @@ class BucketBatchSampler(BatchSampler):
     Under DDP Lightning rebuilds this sampler with a ``DistributedSampler`` as ``sampler`` (it records
     the init arguments), so each rank buckets only its own disjoint share of every epoch.
 
-    **Resuming.** :meth:`state_dict` records the epoch, its batches, how many were consumed, and torch's
-    random state. After :meth:`load_state_dict`, an iteration in the same epoch serves that epoch's remaining
-    batches and puts the random state back; an iteration in a later epoch puts the random state back and
-    draws the new epoch as the uninterrupted run would have. Training then continues exactly as if never
-    stopped, dropout included. Single process only: under DDP the state is not kept (each rank's order differs).
+    **Resuming.** The sampler counts the batches it hands out; with the DataLoader reading one batch at a
+    time (``num_workers=0``, the default here) that is the number training consumed. :meth:`state_dict`
+    records the epoch, its batches, that count, and torch's random state. After :meth:`load_state_dict`, an
+    iteration in the same epoch serves that epoch's remaining batches and puts the random state back; an
+    iteration in a later epoch puts the random state back and draws the new epoch as the uninterrupted run
+    would have. Training then continues exactly as if never stopped, dropout included, provided that nothing
+    else draws from torch's global generator between the two (give the DataLoader its own ``generator``, as
+    :class:`ResumableDataLoader` does, or its iterator draws a seed there). Single process only: under DDP the
+    state is not kept (each rank's order differs). Worker processes read batches ahead, so with
+    ``num_workers > 0`` a resumed epoch skips the batches they had read ahead.
 
     Args:
         sampler: The indices to batch, e.g. ``RandomSampler`` for training, ``SequentialSampler`` for evaluation.
@@ -104,7 +109,7 @@ class BucketBatchSampler(BatchSampler):
         self.shuffle = shuffle
         self.sort_by_length = sort_by_length
         self._epoch_batches: list[Tensor] = []  # the current epoch's batches, in serving order
-        self._first_served = 0  # batches of the epoch served before this iteration started (after a resume)
+        self._served = 0  # batches of the current epoch handed out, by this process or the one it resumes
         self._resume: dict | None = None
 
     def __iter__(self) -> Iterator[list[int]]:
@@ -118,28 +123,29 @@ class BucketBatchSampler(BatchSampler):
             resume = None
         if resume is not None and resume["epoch"] == self.epoch:  # stopped inside this epoch
             self._epoch_batches = list(resume["indices"].split(resume["sizes"].tolist()))
-            self._first_served = resume["consumed"]
+            self._served = resume["consumed"]
             _set_random_state(resume)
         else:
             if resume is not None:  # stopped at an epoch's end: continue the random stream from there
                 _set_random_state(resume)
-                _draw_as_dataloader_iter_does()
             self._epoch_batches = self._draw_epoch()
-            self._first_served = 0
-        for batch in self._epoch_batches[self._first_served :]:
+            self._served = 0
+        while self._served < len(self._epoch_batches):
+            batch = self._epoch_batches[self._served]
+            self._served += 1  # counted before it is handed out: a checkpoint taken after it includes it
             yield batch.tolist()
 
     def __len__(self) -> int:
         count = len(self.sampler)
         return count // self.batch_size if self.drop_last else math.ceil(count / self.batch_size)
 
-    def state_dict(self, served: int) -> dict:
-        """The position after ``served`` batches of the current iteration (tensors and ints only)."""
+    def state_dict(self) -> dict:
+        """Where the current epoch stands (tensors and ints only, for ``torch.load(weights_only=True)``)."""
         if _distributed():
             return {}
         sizes = torch.tensor([len(batch) for batch in self._epoch_batches], dtype=torch.long)
         indices = torch.cat(self._epoch_batches) if self._epoch_batches else torch.zeros(0, dtype=torch.long)
-        state = {"epoch": self.epoch, "indices": indices, "sizes": sizes, "consumed": self._first_served + served}
+        state = {"epoch": self.epoch, "indices": indices, "sizes": sizes, "consumed": self._served}
         return state | _random_state()
 
     def load_state_dict(self, state: dict) -> None:
@@ -177,17 +183,19 @@ class EpochRandomSampler(RandomSampler):
 class ResumableDataLoader(DataLoader):
     """A DataLoader over a :class:`BucketBatchSampler` that Lightning checkpoints and restores mid-epoch.
 
-    Lightning saves the ``state_dict`` of every training loader that has one with the fit loop's state,
-    and hands it back to ``load_state_dict`` before iterating again after ``fit(ckpt_path=...)``.
+    Lightning saves the ``state_dict`` of every training loader that has one with the fit loop's state, and
+    hands it back to ``load_state_dict`` before iterating again after ``fit(ckpt_path=...)``. The loader's
+    own ``generator`` (seeded from the global one once, when it is built) gives each iterator its worker
+    seed, which would otherwise be drawn from torch's global generator and shift the random stream that
+    the sampler restores.
     """
 
-    def __iter__(self) -> Iterator:
-        self._live_iterator = super().__iter__()
-        return self._live_iterator
+    def __init__(self, dataset: Dataset, batch_sampler: BucketBatchSampler, **kwargs: object) -> None:
+        kwargs.setdefault("generator", torch.Generator().manual_seed(int(torch.randint(2**62, ()))))
+        super().__init__(dataset, batch_sampler=batch_sampler, **kwargs)
 
     def state_dict(self) -> dict:
-        live = getattr(self, "_live_iterator", None)
-        return self.batch_sampler.state_dict(live._num_yielded if live is not None else 0)
+        return self.batch_sampler.state_dict()
 
     def load_state_dict(self, state: dict) -> None:
         self.batch_sampler.load_state_dict(state)
@@ -212,12 +220,3 @@ def _set_random_state(state: dict) -> None:
     torch.set_rng_state(state["torch_rng"])
     if "cuda_rng" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda_rng"])
-
-
-def _draw_as_dataloader_iter_does() -> None:
-    """Each new DataLoader iterator draws one int64 from the global generator (its workers' base seed).
-
-    In an uninterrupted run that draw falls between an epoch-end checkpoint and the next epoch's shuffle;
-    the resumed run made it before the random state was put back, so it is repeated here.
-    """
-    torch.empty((), dtype=torch.int64).random_()

@@ -1,4 +1,4 @@
-"""Callbacks the CLI always attaches: epoch timing, mid-epoch checkpoints, the test report and figures, the curves."""
+"""Callbacks the CLI always attaches: epoch timing, the test report and figures, the curves."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
-from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor
@@ -42,35 +41,6 @@ class EpochTimer(L.Callback):
         self._start = None
         self.epoch_seconds.append(seconds)
         pl_module.log("time/epoch_s", seconds, on_step=False, on_epoch=True)
-
-
-class StepCheckpoint(ModelCheckpoint):
-    """Keeps ``last.ckpt`` current: every ``every_n_train_steps`` optimizer steps inside an epoch, and at every
-    epoch's end (after its validation), so that a killed run loses at most that many steps and
-    ``scripts/fit.py --ckpt_path last`` resumes it exactly (see :class:`~lightning_seq.batching.BucketBatchSampler`).
-
-    Configure it with ``save_top_k=0, save_last=True``. An epoch's last batch is left to the epoch-end save,
-    which follows right after it, so that every checkpoint lies strictly inside an epoch or after its validation.
-    """
-
-    def on_train_batch_end(
-        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
-    ) -> None:
-        if trainer.fit_loop.epoch_loop.batch_progress.is_last_batch:
-            return
-        super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
-
-    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if self._should_save_on_train_epoch_end(trainer):  # no validation this epoch
-            self._save_epoch_end(trainer)
-
-    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if not self._should_save_on_train_epoch_end(trainer):
-            self._save_epoch_end(trainer)
-
-    def _save_epoch_end(self, trainer: L.Trainer) -> None:
-        if not self._should_skip_saving_checkpoint(trainer):
-            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
 
 
 class TestReport(L.Callback):

@@ -18,7 +18,7 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from lightning_seq.callbacks import EpochTimer, StepCheckpoint, TestReport, TrainingCurves
+from lightning_seq.callbacks import EpochTimer, TestReport, TrainingCurves
 from lightning_seq.checkpoint_io import AtomicCheckpointIO
 from lightning_seq.checkpoints import read_checkpoint
 from lightning_seq.constraints import plain_number
@@ -103,6 +103,9 @@ class SeqCLI(LightningCLI):
         )
         parser.link_arguments("data.vocab_size", "model.vocab_size", apply_on="instantiate")
         parser.link_arguments("data.num_classes", "model.num_classes", apply_on="instantiate")
+        # Two plain ModelCheckpoints keep last.ckpt current: `checkpoint` after every epoch's validation (with the
+        # best by val/acc), `step_checkpoint` every 50 optimizer steps inside epochs, so that a killed run loses
+        # at most that many steps. The training loader's state (lightning_seq.batching) makes the resume exact.
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
         parser.set_defaults(
             {
@@ -110,12 +113,14 @@ class SeqCLI(LightningCLI):
                 "checkpoint.mode": "max",
                 "checkpoint.filename": "best-epoch{epoch:02d}-val_acc{val/acc:.4f}",
                 "checkpoint.auto_insert_metric_name": False,
+                "checkpoint.save_last": True,
+                "checkpoint.enable_version_counter": False,  # one last.ckpt, shared with step_checkpoint
             }
         )
-        parser.add_lightning_class_args(StepCheckpoint, "step_checkpoint")
+        parser.add_lightning_class_args(ModelCheckpoint, "step_checkpoint")
         parser.set_defaults(
             {
-                "step_checkpoint.every_n_train_steps": 50,  # a killed run loses at most this many steps
+                "step_checkpoint.every_n_train_steps": 50,
                 "step_checkpoint.save_top_k": 0,  # last.ckpt only; the best checkpoints come from `checkpoint`
                 "step_checkpoint.save_last": True,
                 "step_checkpoint.enable_version_counter": False,  # a resumed run overwrites its own last.ckpt
