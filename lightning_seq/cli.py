@@ -12,6 +12,7 @@ from typing import Any, NoReturn
 from unittest import mock
 
 import torch
+import yaml
 from lightning.pytorch import Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint, ModelSummary
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
@@ -25,6 +26,7 @@ from lightning_seq.constraints import plain_number
 from lightning_seq.data import ReutersDataModule
 from lightning_seq.errors import USAGE_ERROR, BadValue, MissingFile, NotWritable, report_user_errors
 from lightning_seq.module import SequenceClassifier
+from lightning_seq.presets import SEED_RECIPE
 from lightning_seq.shutdown import SIGTERM_EXIT, end_stuck_process_on_sigterm
 
 # Short aliases for the settings people change most; each expands in place to its full key,
@@ -93,14 +95,8 @@ class SeqCLI(LightningCLI):
     """Links the DataModule's vocabulary and classes into the model, and configures checkpointing."""
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
-        # Without --config, flags alone train the presets' recipe (configs/gru.yaml), not 1,000 epochs at lr 1e-3.
-        parser.set_defaults(
-            {
-                "trainer.max_epochs": 5,
-                "model.optimizer": {"class_path": "torch.optim.Adam", "init_args": {"lr": 0.01}},
-                "data.num_words": 10000,
-            }
-        )
+        # Without --config, flags alone train the presets' recipe, not 1,000 epochs at lr 1e-3.
+        parser.set_defaults(recipe_defaults(SEED_RECIPE))
         parser.link_arguments("data.vocab_size", "model.vocab_size", apply_on="instantiate")
         parser.link_arguments("data.num_classes", "model.num_classes", apply_on="instantiate")
         # Two plain ModelCheckpoints keep last.ckpt current: `checkpoint` after every epoch's validation (with the
@@ -144,6 +140,7 @@ class SeqCLI(LightningCLI):
             if plain_number(value) is not value:
                 self.config[key] = plain_number(value)
         require_visible_accelerator(self.config.trainer.get("accelerator"))
+        name_run_after_model(self.config)
         if self.config.get("ckpt_path") == "last":
             resolve_last_checkpoint(self.config)
 
@@ -219,6 +216,28 @@ def fit_main(args: list[str] | None = None) -> dict[str, float]:
         torch.distributed.barrier()
         torch.distributed.destroy_process_group()
     return metrics
+
+
+def recipe_defaults(path: Path) -> dict[str, Any]:
+    """A recipe YAML as parser defaults: ``{"data.num_words": 10000, "model.optimizer": {class_path: ...}, ...}``.
+
+    (Given as ``default_config_files`` instead, its optimizer would not merge with a config naming another one.)
+    """
+
+    def flatten(prefix: str, value: Any) -> dict[str, Any]:
+        if isinstance(value, dict) and "class_path" not in value:
+            return {key: item for name, sub in value.items() for key, item in flatten(f"{prefix}{name}.", sub).items()}
+        return {prefix.rstrip("."): value}
+
+    return flatten("", yaml.safe_load(path.read_text()))
+
+
+def name_run_after_model(config: Any) -> None:
+    """Runs without a name of their own (flags alone: ``--cell lstm --bidirectional``) log under ``bilstm/``."""
+    logger = config.trainer.get("logger")
+    init = logger.get("init_args") if hasattr(logger, "get") else None
+    if init is not None and init.get("name") in (None, "lightning_logs"):  # TensorBoardLogger's default
+        init["name"] = ("bi" if config.model.get("bidirectional") else "") + str(config.model.get("cell"))
 
 
 def require_visible_accelerator(accelerator: Any) -> None:

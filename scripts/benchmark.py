@@ -5,7 +5,7 @@ python scripts/benchmark.py --cells gru --directions uni      # one model
 python scripts/benchmark.py --accelerator gpu --precision bf16-mixed --json gpu_bf16.json
 """
 
-from lightning_seq.benchmark import main
+from lightning_seq.experiments.benchmark import main
 
 if __name__ == "__main__":
     main()

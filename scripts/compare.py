@@ -3,7 +3,7 @@
 ``python scripts/compare.py`` (``--help`` for the grid and output options; unknown flags go to every run).
 """
 
-from lightning_seq.compare import main
+from lightning_seq.experiments.compare import main
 
 if __name__ == "__main__":
     main()

@@ -75,7 +75,7 @@ from pathlib import Path
 
 import torch
 
-from lightning_seq.benchmark import Measurement, table
+from lightning_seq.experiments.benchmark import Measurement, table
 
 work, report, failed, smoke = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3] == "1", sys.argv[4] == "1"
 device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else f"CPU ({platform.processor() or platform.machine()})"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from lightning_seq import benchmark
+from lightning_seq.experiments import benchmark
 
 
 def test_benchmark_compares_lightning_and_plain_on_identical_work(tmp_path: Path) -> None:

@@ -65,7 +65,7 @@ def test_short_flags_train_the_requested_model(tmp_path: Path, monkeypatch: pyte
     args = ["--cell", "lstm", "--bidirectional", "--hidden_size", "8", "--max_epochs", "1", "--batch_size", "64"]
     metrics = fit_main([*args, "--data.num_words", "10000", "--accelerator", "cpu", *SUBSET])
     assert set(metrics) == {"test/loss", "test/acc", "test/f1_macro"}
-    saved = yaml.safe_load((tmp_path / "lightning_logs" / "version_0" / "config.yaml").read_text())
+    saved = yaml.safe_load((tmp_path / "lightning_logs" / "bilstm" / "version_0" / "config.yaml").read_text())
     assert saved["model"]["cell"] == "lstm" and saved["model"]["bidirectional"] is True
     assert saved["data"]["batch_size"] == 64
 

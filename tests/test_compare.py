@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from lightning_seq.compare import COLUMNS, main
+from lightning_seq.experiments.compare import COLUMNS, main
 
 from .conftest import CONFIGS
 

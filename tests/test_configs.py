@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from lightning_seq.cli import fit_main
+from lightning_seq.presets import PRESETS, render_preset
 
 from .conftest import CONFIGS
 
@@ -39,6 +40,24 @@ def test_model_config_parses(config: Path, capsys: pytest.CaptureFixture) -> Non
     if name != "best":  # the presets are named after their model
         assert parsed["model"]["cell"] == name.removeprefix("bi")
         assert parsed["model"]["bidirectional"] is name.startswith("bi")
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_presets_are_written_from_the_one_recipe(name: str) -> None:
+    """Drift: configs/<preset>.yaml is exactly what the recipe renders (python -m lightning_seq.presets)."""
+    assert (CONFIGS / f"{name}.yaml").read_text() == render_preset(name)
+
+
+def test_flags_alone_train_the_recipe_under_the_models_name(capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit):
+        fit_main(["--cell", "lstm", "--bidirectional", "--print_config"])
+    flags = yaml.safe_load(capsys.readouterr().out)
+    preset = parse(capsys, CONFIGS / "bilstm.yaml")
+    # The run name is filled in from the model when the run starts (tests/test_cli.py: lightning_logs/bilstm/).
+    assert flags["trainer"]["logger"]["init_args"].pop("name") == "lightning_logs"
+    assert preset["trainer"]["logger"]["init_args"].pop("name") == "bilstm"
+    for section in ("model", "data", "trainer", "seed_everything"):
+        assert flags[section] == preset[section], section
 
 
 def test_best_recipe_is_what_the_readme_says(capsys: pytest.CaptureFixture) -> None:
