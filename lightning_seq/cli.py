@@ -14,14 +14,16 @@ from unittest import mock
 import torch
 import yaml
 from lightning.pytorch import Trainer
-from lightning.pytorch.callbacks import ModelCheckpoint, ModelSummary
+from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from lightning_seq.callbacks import EpochTimer, TestReport, TrainingCurves
 from lightning_seq.checkpoint_io import AtomicCheckpointIO
 from lightning_seq.checkpoints import read_checkpoint
+from lightning_seq.console import EpochLog, EpochProgressBar, ModelTable, OneBasedCheckpoint, quiet_start
 from lightning_seq.constraints import plain_number
 from lightning_seq.data import ReutersDataModule
 from lightning_seq.errors import USAGE_ERROR, BadValue, MissingFile, NotWritable, report_user_errors
@@ -102,7 +104,7 @@ class SeqCLI(LightningCLI):
         # Two plain ModelCheckpoints keep last.ckpt current: `checkpoint` after every epoch's validation (with the
         # best by val/acc), `step_checkpoint` every 50 optimizer steps inside epochs, so that a killed run loses
         # at most that many steps. The training loader's state (lightning_seq.batching) makes the resume exact.
-        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.add_lightning_class_args(OneBasedCheckpoint, "checkpoint")
         parser.set_defaults(
             {
                 "checkpoint.monitor": "val/acc",
@@ -122,9 +124,11 @@ class SeqCLI(LightningCLI):
                 "step_checkpoint.enable_version_counter": False,  # a resumed run overwrites its own last.ckpt
             }
         )
-        parser.add_lightning_class_args(ModelSummary, "summary")
+        parser.add_lightning_class_args(ModelTable, "summary")
         parser.set_defaults({"summary.max_depth": 2})  # embedding, encoder and head with their parameter counts
         parser.add_lightning_class_args(EpochTimer, "epoch_timer")
+        parser.add_lightning_class_args(EpochLog, "epoch_log")  # one line per epoch, as Keras prints
+        parser.add_lightning_class_args(LearningRateMonitor, "lr_monitor")  # the lr curve in TensorBoard
         parser.add_lightning_class_args(TestReport, "test_report")  # per-topic report + figures after the test
         parser.add_lightning_class_args(TrainingCurves, "training_curves")  # PNG next to the checkpoints
         parser.add_argument(
@@ -146,6 +150,11 @@ class SeqCLI(LightningCLI):
 
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
         trainer = super().instantiate_trainer(**kwargs)
+        for position, callback in enumerate(trainer.callbacks):
+            if type(callback) is TQDMProgressBar:  # Lightning's default bar, not one the user configured
+                trainer.callbacks[position] = EpochProgressBar(callback.refresh_rate)
+        if not trainer.loggers:  # --trainer.logger false: nothing to draw the learning rate in
+            trainer.callbacks = [cb for cb in trainer.callbacks if not isinstance(cb, LearningRateMonitor)]
         if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:  # Lightning's default, not the user's own
             trainer.strategy.checkpoint_io = AtomicCheckpointIO()
         if str(trainer.precision) != str(self.config.trainer.precision):
@@ -174,6 +183,7 @@ def fit_main(args: list[str] | None = None) -> dict[str, float]:
     Raises :class:`~lightning_seq.errors.UserError` for bad settings and files (:func:`main` prints them).
     """
     warnings.filterwarnings("ignore", ".*does not have many workers.*")  # the data is an in-memory tensor
+    quiet_start()
     # The module logs epoch values that torchmetrics already gathered from every rank; Lightning cannot know.
     warnings.filterwarnings("ignore", ".*when logging on epoch level in distributed setting.*")
     argv = expand_short_flags(sys.argv[1:] if args is None else args)
@@ -206,7 +216,9 @@ def fit_main(args: list[str] | None = None) -> dict[str, float]:
         warnings.warn(
             "No best checkpoint was recorded (was validation skipped?); testing the final weights.", stacklevel=2
         )
-    metrics = trainer.test(cli.model, datamodule=cli.datamodule, ckpt_path=best or None, weights_only=True)[0]
+    metrics = trainer.test(
+        cli.model, datamodule=cli.datamodule, ckpt_path=best or None, weights_only=True, verbose=False
+    )[0]
     log_dir = Path(trainer.log_dir or trainer.default_root_dir)  # every rank: under DDP log_dir is a broadcast
     if trainer.is_global_zero:
         write_run_report(trainer, log_dir, metrics, best)
@@ -292,6 +304,21 @@ def resolve_last_checkpoint(config: Any) -> Path:
     return last
 
 
+def log_hparams_with_results(trainer: Trainer, summary: dict[str, Any]) -> None:
+    """TensorBoard's HParams view: this run's settings beside its best validation and its test results."""
+    results = {"hp/best_val_acc": summary["best_val_acc"], "hp/epochs": summary["epochs"]}
+    results |= {f"hp/{key}": value for key, value in summary["test"].items()}
+    results = {key: value for key, value in results.items() if value is not None}
+    settings = dict(trainer.lightning_module.hparams)
+    if trainer.datamodule is not None:
+        settings |= {f"data/{key}": value for key, value in trainer.datamodule.hparams.items()}
+    plain = {key: value for key, value in settings.items() if isinstance(value, int | float | str | bool)}
+    for logger in trainer.loggers:
+        if isinstance(logger, TensorBoardLogger):
+            logger.log_hyperparams(plain, results)
+            logger.save()
+
+
 def write_run_report(trainer: Trainer, log_dir: Path, metrics: dict[str, float], best_checkpoint: str) -> Path:
     """``test_metrics.json`` (the test metrics) and ``run_summary.json`` (what a results table needs)."""
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -308,5 +335,7 @@ def write_run_report(trainer: Trainer, log_dir: Path, metrics: dict[str, float],
         "test": metrics,
     }
     (log_dir / "run_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    print(f"Test metrics: {json.dumps(metrics)}\nWritten to {log_dir / 'test_metrics.json'}")
+    log_hparams_with_results(trainer, summary)
+    rounded = " - ".join(f"{key.removeprefix('test/')} {value:.4f}" for key, value in metrics.items())
+    print(f"Test metrics: {rounded} (written to {log_dir / 'test_metrics.json'})", flush=True)
     return log_dir

@@ -19,26 +19,27 @@ from lightning_seq.report import ClassificationReport
 
 
 def confusion_matrix_figure(report: ClassificationReport, title: str = "Confusion matrix") -> Figure:
-    """Row-normalised (each true topic's row sums to 1), so that small topics are as visible as ``earn``.
+    """Row-normalised (each true topic's row sums to 100 %), so that small topics are as visible as ``earn``.
 
-    Cells of 5 % and more carry their percentage; the row labels carry each topic's test support.
+    Cells of 10 % and more carry their percentage, on the same 0-100 % scale as the colour bar, in a font
+    that stays legible when TensorBoard shrinks the image; the row labels carry each topic's test support.
     """
-    matrix = report.normalized_confusion().numpy()
+    percent = 100 * report.normalized_confusion().numpy()
     count = len(report.classes)
-    size = max(6.0, 0.27 * count + 2.5)
+    size = max(7.0, 0.34 * count + 2.5)
     figure, axes = plt.subplots(figsize=(size + 1.2, size), layout="constrained")
-    image = axes.imshow(matrix, cmap="Blues", vmin=0.0, vmax=1.0)
-    axes.set_xticks(range(count), report.names, rotation=90, fontsize=7)
-    axes.set_yticks(range(count), [f"{row.name} ({row.support})" for row in report.classes], fontsize=7)
-    axes.set_xlabel("predicted topic")
-    axes.set_ylabel("true topic (test items)")
-    axes.set_title(f"{title}: row-normalised, accuracy {report.accuracy:.3f}")
-    for true, row in enumerate(matrix):
+    image = axes.imshow(percent, cmap="Blues", vmin=0.0, vmax=100.0)
+    axes.set_xticks(range(count), report.names, rotation=90, fontsize=9)
+    axes.set_yticks(range(count), [f"{row.name} ({row.support})" for row in report.classes], fontsize=9)
+    axes.set_xlabel("predicted topic", fontsize=11)
+    axes.set_ylabel("true topic (test items)", fontsize=11)
+    axes.set_title(f"{title}: % of each true topic, accuracy {report.accuracy:.3f}", fontsize=12)
+    for true, row in enumerate(percent):
         for predicted, share in enumerate(row):
-            if share >= 0.05:
-                colour = "white" if share > 0.6 else "black"
-                axes.text(predicted, true, f"{100 * share:.0f}", ha="center", va="center", fontsize=5, color=colour)
-    figure.colorbar(image, ax=axes, fraction=0.04, label="share of the true topic's items")
+            if share >= 10:
+                colour = "white" if share > 60 else "black"
+                axes.text(predicted, true, f"{share:.0f}", ha="center", va="center", fontsize=8, color=colour)
+    figure.colorbar(image, ax=axes, fraction=0.04, label="% of the true topic's test items")
     return figure
 
 

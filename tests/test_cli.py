@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -140,7 +141,7 @@ def test_ddp_front_door_trains_two_ranks_and_reports_once(tmp_path: Path) -> Non
     command += [arg for arg in SUBSET if arg not in ("--trainer.enable_progress_bar", "false")]
     result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=240, start_new_session=True)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "Epoch 1: 100%" in result.stdout  # the progress bar drew the second epoch to its end
+    assert "Epoch 2/2: 100%" in result.stdout  # the progress bar drew the second epoch to its end (1-based)
     assert result.stdout.count("Test metrics:") == 1  # reported by rank 0 only
     runs = tmp_path / "lightning_logs" / "gru"
     assert [path.name for path in runs.iterdir()] == ["version_0"]  # one run directory for both ranks
@@ -151,3 +152,31 @@ def test_ddp_front_door_trains_two_ranks_and_reports_once(tmp_path: Path) -> Non
     assert sum(row["support"] for row in report["classes"]) == 2 * 2 * 128  # 2 ranks x 2 test batches
     summary = json.loads((run / "run_summary.json").read_text())
     assert summary["test"] == metrics and summary["epochs"] == 2
+
+
+def test_what_the_user_sees_while_training(tmp_path: Path) -> None:
+    """A table of layers, one line per epoch counted from 1, rounded metrics, no adverts; TensorBoard gets the
+    learning rate and an HParams entry with the run's results; checkpoint names count epochs from 1."""
+    command = [sys.executable, str(REPO_ROOT / "scripts" / "fit.py"), "--config", str(CONFIGS / "gru.yaml")]
+    command += ["--max_epochs", "2", "--hidden_size", "8", *SUBSET[:6]]  # the progress bar stays on
+    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    printed = result.stdout + result.stderr
+    epoch_lines = [line for line in printed.splitlines() if line.startswith("Epoch ") and ": loss " in line]
+    assert [line.split(":")[0] for line in epoch_lines] == ["Epoch 1/2", "Epoch 2/2"]
+    assert all(re.search(r"val_acc \d\.\d{4} - \d+\.\d s$", line) for line in epoch_lines), epoch_lines
+    assert "Epoch 2/2: 100%" in result.stdout  # the progress bar counts the same way
+    assert "net.encoder" in printed and "MulticlassAccuracy" not in printed and "FLOPs" not in printed
+    assert "litlogger" not in printed and "TPU available" not in printed and "LeafSpec" not in printed
+    assert re.search(r"Test metrics: loss \d\.\d{4} - acc \d\.\d{4} - f1_macro \d\.\d{4} \(written to", printed)
+
+    run = tmp_path / "lightning_logs" / "gru" / "version_0"
+    best = [path.name for path in (run / "checkpoints").glob("best-*.ckpt")]
+    assert best and all(re.fullmatch(r"best-epoch0[12]-val_acc0\.\d{4}\.ckpt", name) for name in best), best
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(run), size_guidance={"scalars": 0})
+    events.Reload()
+    assert "lr-Adam" in events.Tags()["scalars"]
+    assert {"hp/best_val_acc", "hp/test/acc"} <= set(events.Tags()["scalars"])
+    assert events.PluginTagToContent("hparams")  # the HParams view's entry for this run

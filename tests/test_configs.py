@@ -80,9 +80,9 @@ def test_best_recipe_trains_end_to_end(tmp_path: Path, monkeypatch: pytest.Monke
     )
     run = tmp_path / "lightning_logs" / "best" / "version_0"
     written = sorted(p.name for p in (run / "checkpoints").iterdir())
-    assert written == ["final-epoch01.ckpt", "last.ckpt", "training_curves.png"]  # curves of train loss/acc only
+    assert written == ["final-epoch02.ckpt", "last.ckpt", "training_curves.png"]  # epochs count from 1; train curves
     summary = json.loads((run / "run_summary.json").read_text())
-    assert summary["best_checkpoint"].endswith("final-epoch01.ckpt") and summary["test"] == metrics
+    assert summary["best_checkpoint"].endswith("final-epoch02.ckpt") and summary["test"] == metrics
 
 
 @pytest.mark.parametrize("name", ["lstm", "gru"])
