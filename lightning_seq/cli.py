@@ -9,7 +9,6 @@ import tempfile
 import warnings
 from pathlib import Path
 from typing import Any, NoReturn
-from unittest import mock
 
 import torch
 import yaml
@@ -54,6 +53,42 @@ DESCRIPTION = (
     + ", ".join(f"{short} (= {full})" for short, full in SHORT_FLAGS.items())
     + ".\nExample: python scripts/fit.py --config configs/gru.yaml --cell lstm --bidirectional --max_epochs 3"
 )
+
+
+# The settings people change most after the short flags, for the short --help.
+COMMON_KEYS = {
+    "--config FILE": "a YAML preset or overlay (configs/*.yaml); repeatable, later arguments win",
+    "--ckpt_path PATH|last": "resume a run: a checkpoint file, or the newest last.ckpt of this config's runs",
+    "--seed_everything N": "the seed of weights, shuffling and dropout (default 42)",
+    "--model.embedding_dim N": "word-vector width",
+    "--model.dropout P": "dropout between layers and before the head, in [0, 1)",
+    "--model.pooling NAME": "last | mean | max | attention",
+    "--model.optimizer.init_args.lr LR": "learning rate (--model.optimizer CLASS picks another optimizer)",
+    "--data.num_words N": "vocabulary: the N - 3 most frequent words (null: all)",
+    "--data.maxlen N": "cut each newswire to its last N tokens",
+    "--trainer.limit_train_batches N": "train on N batches per epoch (a quick try)",
+    "--print_config": "print the full configuration and exit",
+    "--help_all": "every option (Trainer, logger, callbacks: several hundred lines)",
+}
+
+
+def short_help() -> str:
+    """``--help``: the short flags and the common keys, in a screen; ``--help_all`` has everything."""
+    width = max(map(len, [*SHORT_FLAGS, *COMMON_KEYS])) + 2
+    lines = [
+        "usage: python scripts/fit.py [--config FILE ...] [--short_flag VALUE ...] [--section.key VALUE ...]",
+        "",
+        DESCRIPTION.splitlines()[0],
+        "",
+        "short flags (each expands in place to its full key):",
+        *(f"  {short:<{width}}= {full}" for short, full in SHORT_FLAGS.items()),
+        "",
+        "common keys:",
+        *(f"  {key:<{width}}{what}" for key, what in COMMON_KEYS.items()),
+        "",
+        DESCRIPTION.splitlines()[-1],
+    ]
+    return "\n".join(lines)
 
 
 def expand_short_flags(args: list[str]) -> list[str]:
@@ -187,17 +222,23 @@ def fit_main(args: list[str] | None = None) -> dict[str, float]:
     # The module logs epoch values that torchmetrics already gathered from every rank; Lightning cannot know.
     warnings.filterwarnings("ignore", ".*when logging on epoch level in distributed setting.*")
     argv = expand_short_flags(sys.argv[1:] if args is None else args)
-    with mock.patch.object(sys, "argv", [sys.argv[0], *argv]):  # LightningCLI reads sys.argv itself
-        cli = SeqCLI(
-            SequenceClassifier,
-            ReutersDataModule,
-            run=False,
-            auto_configure_optimizers=False,  # the model takes its optimizer as an argument (model.optimizer)
-            seed_everything_default=42,
-            parser_class=OneLineErrorParser,
-            parser_kwargs={"description": DESCRIPTION},
-            save_config_kwargs={"overwrite": True},  # a resumed run writes its config into the same directory
-        )
+    if "-h" in argv or "--help" in argv:
+        print(short_help())
+        raise SystemExit(0)
+    argv = ["--help" if arg == "--help_all" else arg for arg in argv]
+    # scripts/fit.py hands LightningCLI its own command line, short flags expanded, as `args`.
+    warnings.filterwarnings("ignore", ".*not recommended to provide both args and command line arguments.*")
+    cli = SeqCLI(
+        SequenceClassifier,
+        ReutersDataModule,
+        run=False,
+        auto_configure_optimizers=False,  # the model takes its optimizer as an argument (model.optimizer)
+        seed_everything_default=42,
+        parser_class=OneLineErrorParser,
+        parser_kwargs={"description": DESCRIPTION},
+        args=argv,
+        save_config_kwargs={"overwrite": True},  # a resumed run writes its config into the same directory
+    )
     trainer, ckpt_path = cli.trainer, cli.config.ckpt_path
     if ckpt_path:  # refuse an unusable checkpoint before the run's directory is touched (config.yaml included)
         cli.model.check_checkpoint(read_checkpoint(ckpt_path))

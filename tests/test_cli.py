@@ -180,3 +180,14 @@ def test_what_the_user_sees_while_training(tmp_path: Path) -> None:
     assert "lr-Adam" in events.Tags()["scalars"]
     assert {"hp/best_val_acc", "hp/test/acc"} <= set(events.Tags()["scalars"])
     assert events.PluginTagToContent("hparams")  # the HParams view's entry for this run
+
+
+def test_help_fits_a_screen_and_help_all_has_everything(capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        fit_main(["--help"])
+    short = capsys.readouterr().out
+    assert exit_.value.code == 0 and len(short.splitlines()) <= 40
+    assert "--cell" in short and "--model.optimizer.init_args.lr" in short and "--help_all" in short
+    with pytest.raises(SystemExit):
+        fit_main(["--help_all"])
+    assert "--trainer.gradient_clip_val" in capsys.readouterr().out
