@@ -112,7 +112,7 @@ class OneLineErrorParser(LightningArgumentParser):
     def error(self, message: str, ex: Exception | None = None) -> NoReturn:
         if not self.exit_on_error:  # a parser used inside another (subcommands, nested configs) reports upwards
             super().error(message, ex)
-        sys.stderr.write(f"error: {_one_line(message)} (--help lists every option)\n")
+        sys.stderr.write(f"error: {_one_line(message)} (see --help)\n")
         self.exit(USAGE_ERROR)
 
 
