@@ -221,13 +221,13 @@ def fit_main(args: list[str] | None = None) -> dict[str, float]:
     quiet_start()
     # The module logs epoch values that torchmetrics already gathered from every rank; Lightning cannot know.
     warnings.filterwarnings("ignore", ".*when logging on epoch level in distributed setting.*")
+    # scripts/fit.py hands LightningCLI its own command line, short flags expanded, as `args`.
+    warnings.filterwarnings("ignore", ".*not recommended to provide both args and command line arguments.*")
     argv = expand_short_flags(sys.argv[1:] if args is None else args)
     if "-h" in argv or "--help" in argv:
         print(short_help())
         raise SystemExit(0)
     argv = ["--help" if arg == "--help_all" else arg for arg in argv]
-    # scripts/fit.py hands LightningCLI its own command line, short flags expanded, as `args`.
-    warnings.filterwarnings("ignore", ".*not recommended to provide both args and command line arguments.*")
     cli = SeqCLI(
         SequenceClassifier,
         ReutersDataModule,
@@ -287,10 +287,15 @@ def recipe_defaults(path: Path) -> dict[str, Any]:
 
 def name_run_after_model(config: Any) -> None:
     """Runs without a name of their own (flags alone: ``--cell lstm --bidirectional``) log under ``bilstm/``."""
-    logger = config.trainer.get("logger")
-    init = logger.get("init_args") if hasattr(logger, "get") else None
+    init = _logger_init_args(config)
     if init is not None and init.get("name") in (None, "lightning_logs"):  # TensorBoardLogger's default
         init["name"] = ("bi" if config.model.get("bidirectional") else "") + str(config.model.get("cell"))
+
+
+def _logger_init_args(config: Any) -> Any:
+    """The configured logger's ``init_args`` (a namespace to edit in place), or None for no or a bare logger."""
+    logger = config.trainer.get("logger")
+    return logger.get("init_args") if hasattr(logger, "get") else None
 
 
 def require_visible_accelerator(accelerator: Any) -> None:
@@ -327,8 +332,7 @@ def resolve_last_checkpoint(config: Any) -> Path:
 
     The logger's ``version`` is set to that run's, so the resumed run continues its logs and checkpoints.
     """
-    logger = config.trainer.get("logger")
-    init = logger.get("init_args") if hasattr(logger, "get") else None
+    init = _logger_init_args(config)
     if init is None or "save_dir" not in init:
         raise BadValue(
             "--ckpt_path last needs a TensorBoardLogger with save_dir and name in the config (as configs/*.yaml "

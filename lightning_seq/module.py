@@ -113,6 +113,11 @@ class SequenceClassifier(L.LightningModule):
         # Epoch losses are torchmetrics means too (weighted by batch size), for the reason in _log_epoch_metrics.
         # nan_strategy "disable": a NaN loss shows in the epoch mean instead of being dropped with a warning
         self.train_loss, self.val_loss, self.test_loss = (MeanMetric(nan_strategy="disable") for _ in range(3))
+        self._stage_metrics = {  # a plain dict: the metrics are registered once, as the attributes above
+            "train": (self.train_loss, self.train_metrics),
+            "val": (self.val_loss, self.val_metrics),
+            "test": (self.test_loss, self.test_metrics),
+        }
 
     def forward(self, tokens: Tensor, lengths: Tensor) -> Tensor:
         """Logits for a batch in the DataModule's layout: each row's ``lengths[i]`` tokens first, then padding."""
@@ -139,7 +144,7 @@ class SequenceClassifier(L.LightningModule):
         return coverage
 
     def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
-        loss = self._evaluate(batch, "train", self.train_metrics)[0]
+        loss = self._evaluate(batch, "train")[0]
         if not torch.isfinite(loss):  # stop before the optimizer step writes NaN into the weights
             raise TrainingDiverged(self._non_finite_message(loss, batch_idx))
         return loss
@@ -176,11 +181,11 @@ class SequenceClassifier(L.LightningModule):
         )
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
-        self._evaluate(batch, "val", self.val_metrics)
+        self._evaluate(batch, "val")
 
     def test_step(self, batch: Batch, batch_idx: int) -> Tensor:
         """Returns the logits, for callbacks such as :class:`~lightning_seq.callbacks.TestReport`."""
-        return self._evaluate(batch, "test", self.test_metrics)[1]
+        return self._evaluate(batch, "test")[1]
 
     def predict_step(self, batch: Batch, batch_idx: int) -> Tensor:
         """Class probabilities."""
@@ -198,15 +203,15 @@ class SequenceClassifier(L.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": schedule}
 
     def on_train_epoch_end(self) -> None:
-        self._log_epoch_metrics("train", self.train_metrics, prog_bar=True)
+        self._log_epoch_metrics("train", prog_bar=True)
 
     def on_validation_epoch_end(self) -> None:
-        self._log_epoch_metrics("val", self.val_metrics, prog_bar=True)
+        self._log_epoch_metrics("val", prog_bar=True)
 
     def on_test_epoch_end(self) -> None:
-        self._log_epoch_metrics("test", self.test_metrics)
+        self._log_epoch_metrics("test")
 
-    def _evaluate(self, batch: Batch, stage: str, metrics: MetricCollection) -> tuple[Tensor, Tensor]:
+    def _evaluate(self, batch: Batch, stage: str) -> tuple[Tensor, Tensor]:
         """``(loss, logits)``; accumulates the epoch's loss and metrics, logged once in the epoch-end hooks."""
         logits = self(batch.tokens, batch.lengths)
         smoothing = self.hparams.label_smoothing if stage == "train" else 0.0
@@ -216,11 +221,12 @@ class SequenceClassifier(L.LightningModule):
             self.log("train/loss_step", loss, on_step=True, on_epoch=False, prog_bar=True, batch_size=size)
         # Accumulated here, computed once per epoch: each self.log call costs ~1 ms of Lightning bookkeeping,
         # several % of a CPU step.
-        self._epoch_loss(stage).update(loss.detach(), weight=size)
+        epoch_loss, metrics = self._stage_metrics[stage]
+        epoch_loss.update(loss.detach(), weight=size)
         metrics.update(logits, batch.labels)
         return loss, logits.detach()
 
-    def _log_epoch_metrics(self, stage: str, metrics: MetricCollection, prog_bar: bool = False) -> None:
+    def _log_epoch_metrics(self, stage: str, prog_bar: bool = False) -> None:
         """Every rank computes the epoch's values here, in a hook that every rank runs, and logs them as they are.
 
         compute() gathers the counts of every DDP rank, so the logged values are already global. Nothing is
@@ -229,10 +235,7 @@ class SequenceClassifier(L.LightningModule):
         reading, while they have moved on to this hook's gathers. That mismatch deadlocked 2-process DDP.
         """
         loss_key = "train/loss_epoch" if stage == "train" else f"{stage}/loss"
-        values = {loss_key: self._epoch_loss(stage).compute(), **metrics.compute()}
-        self.log_dict(values, prog_bar=prog_bar)
-        self._epoch_loss(stage).reset()
+        epoch_loss, metrics = self._stage_metrics[stage]
+        self.log_dict({loss_key: epoch_loss.compute(), **metrics.compute()}, prog_bar=prog_bar)
+        epoch_loss.reset()
         metrics.reset()
-
-    def _epoch_loss(self, stage: str) -> MeanMetric:
-        return {"train": self.train_loss, "val": self.val_loss, "test": self.test_loss}[stage]

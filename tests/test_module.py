@@ -86,7 +86,7 @@ def test_label_smoothing_applies_to_the_training_loss_only(datamodule: ReutersDa
     smoothed.load_state_dict(plain.state_dict())
     batch = next(iter(datamodule.val_dataloader()))
     for stage in ("train", "val"):
-        losses = [model._evaluate(batch, stage, model.val_metrics)[0] for model in (plain, smoothed)]
+        losses = [model._evaluate(batch, stage)[0] for model in (plain, smoothed)]
         assert bool(losses[0] != losses[1]) is (stage == "train")
     with pytest.raises(ValueError, match=r"label_smoothing must be in \[0, 1\)"):
         tiny(label_smoothing=1.0)
