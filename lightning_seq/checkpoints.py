@@ -79,8 +79,8 @@ def data_settings(path: str | Path) -> dict[str, Any]:
     return {key: value for key, value in saved.items() if key not in _NOT_SETTINGS}
 
 
-def load_datamodule(path: str | Path, **overrides: Any) -> ReutersDataModule:
-    """A :class:`ReutersDataModule` with the checkpoint's data settings, ``overrides`` (e.g. ``data_dir``) applied.
+def load_datamodule_settings(path: str | Path) -> dict[str, Any]:
+    """The checkpoint's data settings as this machine can use them.
 
     A ``data_dir`` recorded at training time that does not exist here is dropped, so that
     ``$LIGHTNING_SEQ_DATA`` or the user cache is used instead.
@@ -89,5 +89,11 @@ def load_datamodule(path: str | Path, **overrides: Any) -> ReutersDataModule:
     recorded = settings.get("data_dir")
     if recorded and not Path(recorded).expanduser().is_dir():
         settings["data_dir"] = None
+    return settings
+
+
+def load_datamodule(path: str | Path, **overrides: Any) -> ReutersDataModule:
+    """A :class:`ReutersDataModule` with the checkpoint's data settings, ``overrides`` (e.g. ``data_dir``) applied."""
+    settings = load_datamodule_settings(path)
     settings.update({key: value for key, value in overrides.items() if value is not None})
     return ReutersDataModule(**settings)

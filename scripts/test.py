@@ -1,6 +1,9 @@
-"""Test a checkpoint and write its per-topic report and figures: ``python scripts/test.py --ckpt PATH``."""
+"""Test a checkpoint and write its per-topic report and figures: ``python scripts/test.py --ckpt PATH``.
 
-from lightning_seq.evaluate import main
+The same as ``lightning-seq test --ckpt_path PATH`` (``--help`` for the options).
+"""
+
+from lightning_seq.cli import main
 
 if __name__ == "__main__":
-    main()
+    main(command="test")

@@ -191,3 +191,50 @@ def test_help_fits_a_screen_and_help_all_has_everything(capsys: pytest.CaptureFi
     with pytest.raises(SystemExit):
         fit_main(["--help_all"])
     assert "--trainer.gradient_clip_val" in capsys.readouterr().out
+
+
+def test_one_console_entry_point_runs_lightningclis_subcommands(gru_checkpoint: Path, tmp_path: Path) -> None:
+    """`lightning-seq validate|test --ckpt_path` (installed by pip) rebuild model and data from the checkpoint."""
+    out = tmp_path / "eval"
+    done = subprocess.run(
+        ["lightning-seq", "test", "--ckpt_path", str(gru_checkpoint), "--out", str(out), "--accelerator", "cpu"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    metrics = json.loads((out / "test_metrics.json").read_text())
+    fit_run = gru_checkpoint.parent.parent
+    assert metrics == pytest.approx(json.loads((fit_run / "test_metrics.json").read_text()))  # the fit's own test
+    assert yaml.safe_load((out / "config.yaml").read_text())["model"]["hidden_size"] == 16  # from the checkpoint
+    assert f"test acc {metrics['test/acc']:.4f}" in done.stdout
+
+    from lightning_seq.__main__ import run
+
+    val = run(
+        [
+            "validate",
+            "--ckpt_path",
+            str(gru_checkpoint),
+            "--out",
+            str(tmp_path / "val"),
+            "--trainer.limit_val_batches",
+            "5",
+        ]
+    )  # as the fit validated
+    best = float(re.search(r"val_acc(\d\.\d+)", gru_checkpoint.name).group(1))
+    assert val["val/acc"] == pytest.approx(best, abs=5e-5)  # the score the checkpoint was chosen by
+    assert (tmp_path / "val" / "validation_metrics.json").is_file()
+
+
+def test_console_entry_point_refuses_unknown_subcommands(capsys: pytest.CaptureFixture) -> None:
+    from lightning_seq.__main__ import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["tran", "--cell", "gru"])
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.strip() == (
+        "error: unknown subcommand 'tran'; choose one of fit, validate, test, predict, export, compare, benchmark"
+    )
+    with pytest.raises(SystemExit) as exit_:
+        main(["test", "--out", "somewhere"])
+    assert exit_.value.code == 2
+    assert "--out somewhere: only `test` or `validate` with --ckpt_path" in capsys.readouterr().err

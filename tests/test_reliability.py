@@ -105,13 +105,13 @@ def test_corrupt_checkpoint_is_refused_in_one_line_by_every_script(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
     """Random bytes as --ckpt_path / --ckpt: the project's message, never torch's advice to unpickle."""
-    from lightning_seq import evaluate, export, predict
+    from lightning_seq import export, predict
 
     junk = tmp_path / "junk.ckpt"
     junk.write_bytes(os.urandom(4096))
     doors = {
         "fit": lambda: main([*SMALL, "--ckpt_path", str(junk)]),
-        "test": lambda: evaluate.main(["--ckpt", str(junk)]),
+        "test": lambda: main(["--ckpt", str(junk)], command="test"),
         "predict": lambda: predict.main(["--ckpt", str(junk), "--text", "wheat"]),
         "export": lambda: export.main(["--ckpt", str(junk)]),
     }

@@ -19,8 +19,8 @@ from torchmetrics.functional.classification import (
 )
 
 from lightning_seq.callbacks import TestReport, TrainingCurves
+from lightning_seq.cli import default_out, main
 from lightning_seq.data import ReutersDataModule
-from lightning_seq.evaluate import default_out, main
 from lightning_seq.logs import epoch_curves
 from lightning_seq.module import SequenceClassifier
 from lightning_seq.plots import confusion_matrix_figure, per_class_f1_figure, save_figure
@@ -135,12 +135,14 @@ def test_training_curves_come_from_the_logged_values(tmp_path: Path, datamodule:
 
 
 def test_test_script_reproduces_the_fits_test_numbers(gru_run: Path, gru_checkpoint: Path, capsys) -> None:
-    report = main(["--ckpt", str(gru_checkpoint), "--accelerator", "cpu"])
+    metrics = main(["--ckpt", str(gru_checkpoint), "--accelerator", "cpu"], command="test")
     out = default_out(gru_checkpoint)
     assert out == gru_run / "evaluation" / gru_checkpoint.stem
     fit_report = json.loads((gru_run / "test_report.json").read_text())
     assert json.loads((out / "test_report.json").read_text()) == fit_report  # same checkpoint, same numbers
-    assert report.accuracy == pytest.approx(json.loads((out / "test_metrics.json").read_text())["test/acc"])
+    assert metrics["test/acc"] == pytest.approx(json.loads((out / "test_metrics.json").read_text())["test/acc"])
+    assert metrics["test/acc"] == pytest.approx(fit_report["accuracy"])
+    assert json.loads((gru_run / "test_metrics.json").read_text()) == pytest.approx(metrics)  # the fit's own test
     for name in ("confusion_matrix.png", "per_class_f1.png"):
         assert (out / name).read_bytes()[:8] == PNG
     assert list(out.glob("events.out.tfevents.*"))
