@@ -19,6 +19,7 @@ COMMANDS = {
     "test": ("lightning_seq.cli", "test a checkpoint; per-topic report and figures (scripts/test.py)"),
     "predict": ("lightning_seq.predict", "topics for raw text (scripts/predict.py)"),
     "export": ("lightning_seq.export", "ONNX or TorchScript for serving (scripts/export.py)"),
+    "tune": ("lightning_seq.tune", "hyperparameter search with Optuna (scripts/tune.py)"),
     "compare": ("lightning_seq.experiments.compare", "train every cell; a results table and curves"),
     "benchmark": ("lightning_seq.experiments.benchmark", "training throughput: Lightning vs plain PyTorch"),
 }

@@ -7,6 +7,8 @@ checkpoint) and the data settings (from the checkpoint's datamodule hyperparamet
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import re
 import sys
@@ -18,7 +20,7 @@ from typing import Any, NoReturn
 
 import torch
 import yaml
-from lightning.pytorch import Trainer
+from lightning.pytorch import Callback, Trainer
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.loggers import TensorBoardLogger
@@ -112,7 +114,7 @@ def short_help(subcommand: str = "fit") -> str:
         *(f"  {key:<{width}}{what}" for key, what in common.items()),
         "",
         f"Example: {EXAMPLES[subcommand]}",
-        "Subcommands: lightning-seq fit | validate | test | predict | export | compare | benchmark",
+        "Subcommands: lightning-seq fit | validate | test | predict | export | tune | compare | benchmark",
     ]
     return "\n".join(lines)
 
@@ -200,6 +202,13 @@ class SeqCLI(LightningCLI):
         parser.add_lightning_class_args(LearningRateMonitor, "lr_monitor")  # the lr curve in TensorBoard
         parser.add_lightning_class_args(TestReport, "test_report")  # per-topic report + figures after the test
         parser.add_lightning_class_args(TrainingCurves, "training_curves")  # PNG next to the checkpoints
+        parser.add_argument(
+            "--test_after_fit",
+            type=bool,
+            default=True,
+            help="fit: test the best checkpoint afterwards (scripts/tune.py's trials set false: they see validation "
+            "only)",
+        )
 
     def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
         super().parse_arguments(parser, args)
@@ -268,13 +277,16 @@ class SeqCLI(LightningCLI):
         """Test the best checkpoint; write ``test_metrics.json`` and ``run_summary.json`` to the run's log dir."""
         trainer = self.trainer
         best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
-        if not best:
-            warnings.warn(
-                "No best checkpoint was recorded (was validation skipped?); testing the final weights.", stacklevel=2
-            )
-        self.metrics = trainer.test(
-            self.model, datamodule=self.datamodule, ckpt_path=best or None, weights_only=True, verbose=False
-        )[0]
+        self.metrics = {}
+        if self.config.fit.test_after_fit:
+            if not best:
+                warnings.warn(
+                    "No best checkpoint was recorded (was validation skipped?); testing the final weights.",
+                    stacklevel=2,
+                )
+            self.metrics = trainer.test(
+                self.model, datamodule=self.datamodule, ckpt_path=best or None, weights_only=True, verbose=False
+            )[0]
         log_dir = Path(trainer.log_dir or trainer.default_root_dir)  # every rank: under DDP log_dir is a broadcast
         if trainer.is_global_zero:
             write_run_report(trainer, log_dir, self.metrics, best)
@@ -340,8 +352,11 @@ def fit_main(args: list[str] | None = None) -> dict[str, float]:
     return run(args, "fit").metrics
 
 
-def run(args: list[str] | None = None, command: str = "fit") -> SeqCLI:
-    """Run one LightningCLI subcommand; ``command`` unless ``args`` starts with one (as DDP children's do)."""
+def run(args: list[str] | None = None, command: str = "fit", callbacks: list[Callback] | None = None) -> SeqCLI:
+    """Run one LightningCLI subcommand; ``command`` unless ``args`` starts with one (as DDP children's do).
+
+    ``callbacks`` join the configured ones (e.g. the tuner's pruning callback, which holds a live trial).
+    """
     warnings.filterwarnings("ignore", ".*does not have many workers.*")  # the data is an in-memory tensor
     quiet_start()
     # The module logs epoch values that torchmetrics already gathered from every rank; Lightning cannot know.
@@ -366,8 +381,26 @@ def run(args: list[str] | None = None, command: str = "fit") -> SeqCLI:
         parser_class=OneLineErrorParser,
         parser_kwargs={subcommand: {"description": DESCRIPTIONS[subcommand]}},
         args=[subcommand, *argv],
+        trainer_defaults={"callbacks": callbacks} if callbacks else None,
         save_config_kwargs={"overwrite": True},  # a resumed run writes its config into the same directory
     )
+
+
+def resolved_config(args: list[str]) -> dict[str, Any]:
+    """The fit configuration ``args`` resolve to (LightningCLI's ``--print_config``), without building anything.
+
+    Raises :class:`~lightning_seq.errors.BadValue` with the parser's one-line message for an unknown key or a
+    value out of range.
+    """
+    printed, errors = io.StringIO(), io.StringIO()
+    try:
+        with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(errors):
+            run([*args, "--print_config"], "fit")
+    except SystemExit as exit_:
+        if exit_.code not in (0, None):
+            lines = [line for line in errors.getvalue().splitlines() if line.startswith("error: ")] or ["?"]
+            raise BadValue(lines[-1].removeprefix("error: ").removesuffix(" (see --help)")) from None
+    return yaml.safe_load(printed.getvalue())
 
 
 def checkpoint_defaults(argv: list[str], subcommand: str) -> list[str]:
@@ -515,7 +548,7 @@ def resolve_last_checkpoint(config: Any) -> Path:
 def log_hparams_with_results(trainer: Trainer, summary: dict[str, Any]) -> None:
     """TensorBoard's HParams view: this run's settings beside its best validation and its test results."""
     results = {"hp/best_val_acc": summary["best_val_acc"], "hp/epochs": summary["epochs"]}
-    results |= {f"hp/{key}": value for key, value in summary["test"].items()}
+    results |= {f"hp/{key}": value for key, value in (summary["test"] or {}).items()}
     results = {key: value for key, value in results.items() if value is not None}
     settings = dict(trainer.lightning_module.hparams)
     if trainer.datamodule is not None:
@@ -530,7 +563,8 @@ def log_hparams_with_results(trainer: Trainer, summary: dict[str, Any]) -> None:
 def write_run_report(trainer: Trainer, log_dir: Path, metrics: dict[str, float], best_checkpoint: str) -> Path:
     """``test_metrics.json`` (the test metrics) and ``run_summary.json`` (what a results table needs)."""
     log_dir.mkdir(parents=True, exist_ok=True)
-    (log_dir / "test_metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    if metrics:
+        (log_dir / "test_metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     timer = next((cb for cb in trainer.callbacks if isinstance(cb, EpochTimer)), None)
     seconds = timer.epoch_seconds if timer else []
     score = trainer.checkpoint_callback.best_model_score if trainer.checkpoint_callback else None
@@ -540,10 +574,12 @@ def write_run_report(trainer: Trainer, log_dir: Path, metrics: dict[str, float],
         "epochs": trainer.current_epoch,  # all completed epochs, a resumed run's earlier ones included
         "seconds_per_epoch": sum(seconds) / len(seconds) if seconds else None,  # epochs run by this process
         "parameters": sum(p.numel() for p in trainer.lightning_module.parameters()),
-        "test": metrics,
+        "test": metrics or None,  # None: --test_after_fit false
     }
     (log_dir / "run_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     log_hparams_with_results(trainer, summary)
+    if not metrics:
+        return log_dir
     rounded = " - ".join(f"{key.removeprefix('test/')} {value:.4f}" for key, value in metrics.items())
     print(f"Test metrics: {rounded} (written to {log_dir / 'test_metrics.json'})", flush=True)
     return log_dir

@@ -1,0 +1,66 @@
+"""A recipe's whole command, timed as a user runs it, for several seeds: wall seconds and test accuracy.
+
+    python -m lightning_seq.experiments.recipe --config configs/fast.yaml --seeds 42 43 44
+
+Each seed runs ``python scripts/fit.py --config CONFIG --seed_everything SEED`` as a fresh process (imports,
+data, training, the test of the best checkpoint, the report and figures all counted), one after the other in
+a scratch directory; a Markdown table and the medians are printed. Run nothing else beside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def run_seed(config: Path, seed: int, extra: list[str]) -> dict:
+    with tempfile.TemporaryDirectory() as work:
+        command = [sys.executable, str(REPO / "scripts" / "fit.py"), "--config", str(config)]
+        command += ["--seed_everything", str(seed), "--trainer.enable_progress_bar", "false", *extra]
+        start = time.perf_counter()
+        done = subprocess.run(command, cwd=work, capture_output=True, text=True)
+        wall = time.perf_counter() - start
+        if done.returncode:
+            raise SystemExit(f"seed {seed} failed:\n{done.stderr[-3000:]}")
+        summary = json.loads(next(Path(work).rglob("run_summary.json")).read_text())
+    return {
+        "seed": seed,
+        "wall_s": round(wall, 1),
+        "test_acc": summary["test"]["test/acc"],
+        "test_f1_macro": summary["test"]["test/f1_macro"],
+        "best_val_acc": summary["best_val_acc"],
+        "epochs": summary["epochs"],
+        "seconds_per_epoch": summary["seconds_per_epoch"],
+    }
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", type=Path, required=True)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[42, 43, 44])
+    args, extra = parser.parse_known_args(argv)
+    results = [run_seed(args.config.resolve(), seed, extra) for seed in args.seeds]
+    print("| seed | wall s | test acc | test macro-F1 | best val acc (or null) | epochs | s/epoch |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for row in results:
+        val = f"{row['best_val_acc']:.4f}" if row["best_val_acc"] is not None else "-"
+        print(
+            f"| {row['seed']} | {row['wall_s']:.1f} | {row['test_acc']:.4f} | {row['test_f1_macro']:.4f} | {val} "
+            f"| {row['epochs']} | {row['seconds_per_epoch']:.1f} |"
+        )
+    wall = statistics.median(row["wall_s"] for row in results)
+    acc = statistics.median(row["test_acc"] for row in results)
+    print(f"median of {len(results)} seeds: wall {wall:.1f} s, test acc {acc:.4f}")
+    return results
+
+
+if __name__ == "__main__":
+    main()

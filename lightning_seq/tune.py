@@ -1,0 +1,327 @@
+"""``scripts/tune.py``: hyperparameter search with Optuna, every trial a real fit through the fit front door.
+
+    python scripts/tune.py --config configs/gru.yaml --space SPACE.yaml --trials 30
+    python scripts/tune.py --config configs/gru.yaml --space configs/search/fast.yaml --trials 30 \
+        --objectives accuracy+seconds                          # a Pareto front: accuracy against seconds
+    python scripts/tune.py ... --trainer.max_epochs 8          # any other flag is a fit override for every trial
+
+Each trial runs ``scripts/fit.py``'s ``fit`` with the base config, the overrides and the trial's settings,
+logs to ``<out>/<study>/trials/trial_NNN/`` (TensorBoard events, ``config.yaml``, checkpoints) and is scored
+on validation accuracy only (its best epoch's ``val/acc``, the checkpoint the fit keeps); the test split is
+never run. ``val/acc`` is reported to Optuna every epoch, so the pruner stops poor trials early. A trial that
+fails (a NaN loss, out of memory, a combination the model refuses) is recorded as failed with its reason.
+
+The study lives in SQLite (``<out>/<study>/study.db``) unless ``--storage`` names another database: run the
+same command again and it continues (finished trials kept; a trial whose process died is marked failed once
+its heartbeat stops, and run again). ``--workers N`` runs N processes on one study, the cores split between
+them; on several machines, run the command on each with the same ``--storage`` server URL (Optuna's RDB).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import math
+import os
+import subprocess
+import sys
+import time
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import optuna
+import torch
+from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+from optuna.study import MaxTrialsCallback
+from optuna.trial import TrialState
+from optuna_integration import PyTorchLightningPruningCallback
+
+from lightning_seq.cli import run
+from lightning_seq.errors import BadValue, report_user_errors
+from lightning_seq.search_space import as_args, check_space, load_space, suggest
+
+OBJECTIVES = {"accuracy": ("maximize",), "accuracy+seconds": ("maximize", "minimize")}
+COUNTED = (TrialState.COMPLETE, TrialState.PRUNED)  # what --trials counts; failed trials are retried or reported
+MONITOR = "val/acc"
+
+
+class EpochPruning(PyTorchLightningPruningCallback):
+    """optuna-integration's pruning callback, counting the epochs it reported (for the trials table)."""
+
+    def __init__(self, trial: optuna.Trial, monitor: str) -> None:
+        super().__init__(trial, monitor)
+        self.epochs_reported = 0
+
+    def on_validation_end(self, trainer: Any, pl_module: Any) -> None:
+        if not trainer.sanity_checking:
+            self.epochs_reported += 1
+        super().on_validation_end(trainer, pl_module)
+
+
+class StopAfterFailures:
+    """Stop this process's trials after ``limit`` failures in a row: the space or the base config is broken."""
+
+    def __init__(self, limit: int = 5) -> None:
+        self.limit, self.in_a_row = limit, 0
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        self.in_a_row = self.in_a_row + 1 if trial.state == TrialState.FAIL else 0
+        if self.in_a_row >= self.limit:
+            print(f"[tune] {self.limit} trials failed in a row; stopping (their reasons are in trials.md)", flush=True)
+            study.stop()
+
+
+class TrialFailed(RuntimeError):
+    """A trial's fit stopped with an error; the study records the reason and goes on."""
+
+
+def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[str]]:
+    parser = argparse.ArgumentParser(
+        prog="scripts/tune.py",
+        description=__doc__.split("\n\n")[0],
+        epilog="Any other argument (e.g. --trainer.max_epochs 8, --cell lstm) is passed to every trial's fit.",
+    )
+    parser.add_argument("--config", required=True, action="append", help="base fit config(s), as scripts/fit.py")
+    parser.add_argument("--space", required=True, type=Path, help="search space YAML (configs/search/*.yaml)")
+    parser.add_argument("--trials", required=True, type=int, help="finished (complete or pruned) trials to reach")
+    parser.add_argument("--study", help="study name (default: <config stem>-<space stem>)")
+    parser.add_argument("--storage", help="Optuna storage URL (default: sqlite:///<out>/<study>/study.db)")
+    parser.add_argument("--out", type=Path, default=Path("tune"), help="where studies are written (default tune/)")
+    parser.add_argument("--timeout", type=float, help="stop starting new trials after this many seconds")
+    parser.add_argument("--objectives", choices=sorted(OBJECTIVES), default="accuracy")
+    parser.add_argument("--pruner", choices=("median", "hyperband", "none"), default="median")
+    parser.add_argument("--workers", type=int, default=1, help="processes on this machine sharing the study")
+    parser.add_argument("--threads", type=int, help="torch threads per worker (default: cores / workers)")
+    parser.add_argument("--seed", type=int, default=0, help="sampler seed")
+    parser.add_argument("--heartbeat", type=float, default=30.0, help=argparse.SUPPRESS)  # seconds; tests lower it
+    args, fit_overrides = parser.parse_known_args(argv)
+    for name in ("trials", "workers", "threads"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise BadValue(f"--{name} {value}: must be at least 1")
+    if args.heartbeat <= 0:
+        raise BadValue(f"--heartbeat {args.heartbeat}: must be positive")
+    return args, fit_overrides
+
+
+class Tuner:
+    """One study: its storage, the objective (a fit per trial) and what it writes."""
+
+    def __init__(self, args: argparse.Namespace, fit_overrides: list[str]) -> None:
+        self.args = args
+        self.fit_args = [arg for config in args.config for arg in ("--config", config)] + fit_overrides
+        self.space = load_space(args.space)
+        self.base = check_space(self.space, self.fit_args, source=str(args.space))
+        if not self.base["data"].get("val_split") or self.base["checkpoint"].get("monitor") != MONITOR:
+            raise BadValue(
+                "tuning scores trials on validation: the base config needs data.val_split > 0 and "
+                f"checkpoint.monitor {MONITOR}; configs/best.yaml's final fit on all wires has neither: add "
+                "--config configs/search/validated.yaml after it, or tune from a preset such as configs/gru.yaml"
+            )
+        self.name = args.study or f"{Path(args.config[-1]).stem}-{args.space.stem}"
+        self.directory = args.out / self.name
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.storage_url = args.storage or f"sqlite:///{(self.directory / 'study.db').resolve()}"
+        self.directions = OBJECTIVES[args.objectives]
+
+    # -- the study -------------------------------------------------------------------------------------------
+
+    def storage(self) -> RDBStorage:
+        engine = {"connect_args": {"timeout": 60}} if self.storage_url.startswith("sqlite") else {}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeats: since Optuna 2.8
+            return RDBStorage(
+                self.storage_url,
+                engine_kwargs=engine,
+                heartbeat_interval=math.ceil(self.args.heartbeat),
+                grace_period=math.ceil(2 * self.args.heartbeat),
+                # a trial whose process died (no heartbeat) is marked failed and its settings run again, once
+                heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=1),
+            )
+
+    def study(self, worker: int = 0) -> optuna.Study:
+        storage = self.storage()
+        earlier = {summary.study_name: summary.n_trials for summary in optuna.get_all_study_summaries(storage)}
+        seed = self.args.seed + worker + 1000 * earlier.get(self.name, 0)  # a resumed study does not replay draws
+        return optuna.create_study(
+            study_name=self.name,
+            storage=storage,
+            directions=list(self.directions),
+            sampler=optuna.samplers.TPESampler(seed=seed),
+            pruner=self.pruner(),
+            load_if_exists=True,
+        )
+
+    def pruner(self) -> optuna.pruners.BasePruner:
+        if self.args.pruner == "median":
+            return optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=1)
+        if self.args.pruner == "hyperband":
+            return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=self.base["trainer"]["max_epochs"])
+        return optuna.pruners.NopPruner()
+
+    def finished(self, study: optuna.Study) -> int:
+        return len(study.get_trials(deepcopy=False, states=COUNTED))
+
+    def optimize(self, worker: int = 0, pruner: optuna.pruners.BasePruner | None = None) -> optuna.Study:
+        """Run trials in this process until the study has ``--trials`` finished ones (or ``--timeout``).
+
+        Trials running in other workers count towards the target, so that workers sharing a study stop together
+        instead of each starting one more; failed ones do not (their settings may be retried).
+        """
+        study = self.study(worker)
+        if pruner is not None:
+            study.pruner = pruner
+        if self.finished(study) < self.args.trials:
+            in_flight = (*COUNTED, TrialState.RUNNING)
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+                study.optimize(
+                    self.objective,
+                    timeout=self.args.timeout,
+                    catch=(TrialFailed,),
+                    callbacks=[MaxTrialsCallback(self.args.trials, states=in_flight), StopAfterFailures()],
+                    gc_after_trial=True,
+                )
+        return study
+
+    # -- one trial -------------------------------------------------------------------------------------------
+
+    def trial_args(self, trial: optuna.Trial) -> list[str]:
+        values = {key: suggest(trial, key, dist) for key, dist in self.space.items()}
+        return [
+            *self.fit_args,
+            *as_args(values),
+            "--trainer.logger.init_args.save_dir", str(self.directory),
+            "--trainer.logger.init_args.name", "trials",
+            "--trainer.logger.init_args.version", f"trial_{trial.number:03d}",
+            "--trainer.enable_progress_bar", "false",
+            "--test_after_fit", "false",  # trials see validation only
+        ]  # fmt: skip
+
+    def objective(self, trial: optuna.Trial) -> float | tuple[float, float]:
+        args = self.trial_args(trial)
+        single = len(self.directions) == 1
+        pruning = [EpochPruning(trial, monitor=MONITOR)] if single else []
+        start = time.perf_counter()
+        errors = io.StringIO()
+        print(f"[tune] trial {trial.number}: {trial.params}", flush=True)
+        try:
+            with contextlib.redirect_stderr(_Tee(sys.stderr, errors)):
+                cli = run(["fit", *args], callbacks=pruning)
+        except optuna.TrialPruned:
+            self._record(trial, time.perf_counter() - start, pruning[0].epochs_reported)
+            trial.set_user_attr("worker", f"pid {os.getpid()}, {torch.get_num_threads()} threads")
+            raise
+        except SystemExit as exit_:  # the parser refused the combination (printed as one line)
+            lines = [line for line in errors.getvalue().splitlines() if line.startswith("error: ")]
+            raise self._failed(trial, lines[-1] if lines else f"exit status {exit_.code}") from None
+        except Exception as error:
+            raise self._failed(
+                trial, f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+            ) from error
+        seconds = time.perf_counter() - start
+        trainer = cli.trainer
+        self._record(trial, seconds, trainer.current_epoch, trainer.log_dir)
+        trial.set_user_attr("worker", f"pid {os.getpid()}, {torch.get_num_threads()} threads")
+        score = trainer.checkpoint_callback.best_model_score if trainer.checkpoint_callback else None
+        if score is None or not math.isfinite(float(score)):
+            raise self._failed(trial, f"no finite {MONITOR} was logged (validation skipped?)")
+        return float(score) if single else (float(score), seconds)
+
+    @staticmethod
+    def _record(trial: optuna.Trial, seconds: float, epochs: int, log_dir: str | None = None) -> None:
+        trial.set_user_attr("seconds", round(seconds, 2))
+        trial.set_user_attr("epochs", epochs)
+        if log_dir:
+            trial.set_user_attr("log_dir", str(log_dir))
+
+    @staticmethod
+    def _failed(trial: optuna.Trial, reason: str) -> TrialFailed:
+        trial.set_user_attr("failure", reason)
+        print(f"[tune] trial {trial.number} failed: {reason}", file=sys.stderr, flush=True)
+        return TrialFailed(reason)
+
+    # -- workers ---------------------------------------------------------------------------------------------
+
+    def run_workers(self, argv: Sequence[str]) -> None:
+        """``--workers N``: N processes of this command on the study, each with its share of the cores."""
+        self.study()  # create the study (and its tables) once, before the workers race to
+        threads = self.args.threads or max(1, (os.cpu_count() or 1) // self.args.workers)
+        rest = _without(list(argv), ("--workers", "--threads", "--worker_index"))
+        processes = []
+        for index in range(self.args.workers):
+            command = [
+                sys.executable,
+                "-m",
+                "lightning_seq",
+                "tune",
+                *rest,
+                "--workers",
+                "1",
+                "--threads",
+                str(threads),
+            ]
+            env = os.environ | {"OMP_NUM_THREADS": str(threads), "LIGHTNING_SEQ_TUNE_WORKER": str(index)}
+            processes.append(subprocess.Popen(command, env=env))
+        codes = [process.wait() for process in processes]
+        if any(codes):
+            raise BadValue(f"tune workers exited with status {codes}; their output above says why")
+
+    # -- outputs ---------------------------------------------------------------------------------------------
+
+    def write_outputs(self) -> list[Path]:
+        from lightning_seq.tune_report import write_study_outputs
+
+        return write_study_outputs(self.study(), self.directory, self.name, self.args.objectives)
+
+
+class _Tee(io.TextIOBase):
+    def __init__(self, *streams: Any) -> None:
+        self.streams = streams
+
+    def write(self, text: str) -> int:
+        for stream in self.streams:
+            stream.write(text)
+        return len(text)
+
+    def flush(self) -> None:
+        for stream in self.streams:
+            stream.flush()
+
+
+def _without(argv: list[str], names: tuple[str, ...]) -> list[str]:
+    kept, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in names:
+            skip = True
+        elif not arg.startswith(tuple(f"{name}=" for name in names)):
+            kept.append(arg)
+    return kept
+
+
+@report_user_errors
+def main(argv: Sequence[str] | None = None) -> Path:
+    """``scripts/tune.py`` / ``lightning-seq tune``: returns the study's directory."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args, fit_overrides = parse_args(argv)
+    tuner = Tuner(args, fit_overrides)
+    if args.workers > 1:
+        tuner.run_workers(argv)
+    else:
+        if args.threads:
+            torch.set_num_threads(args.threads)
+        tuner.optimize(worker=int(os.environ.get("LIGHTNING_SEQ_TUNE_WORKER", 0)))
+    if os.environ.get("LIGHTNING_SEQ_TUNE_WORKER") is None:  # the parent (or a single process) writes the tables
+        for path in tuner.write_outputs():
+            print(f"[tune] wrote {path}")
+    print(f"[tune] study {tuner.name}: optuna-dashboard {tuner.storage_url}")
+    return tuner.directory
+
+
+if __name__ == "__main__":
+    main()
