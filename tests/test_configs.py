@@ -15,6 +15,8 @@ from .conftest import CONFIGS
 
 MODEL_CONFIGS = sorted(CONFIGS.glob("*.yaml"))
 TRAINER_OVERLAYS = sorted((CONFIGS / "trainer").glob("*.yaml"))
+SEARCH = sorted((CONFIGS / "search").glob("*.yaml"))  # tune's spaces and the overlay they search from
+SEARCH_BASE = ["--config", str(CONFIGS / "best.yaml"), "--config", str(CONFIGS / "search" / "validated.yaml")]
 
 
 def parse(capsys: pytest.CaptureFixture, *configs: Path) -> dict:
@@ -27,7 +29,7 @@ def parse(capsys: pytest.CaptureFixture, *configs: Path) -> dict:
 
 def test_every_yaml_is_covered() -> None:
     shipped = set(CONFIGS.rglob("*.yaml"))
-    assert shipped == set(MODEL_CONFIGS) | set(TRAINER_OVERLAYS)
+    assert shipped == set(MODEL_CONFIGS) | set(TRAINER_OVERLAYS) | set(SEARCH)
     assert {p.stem for p in MODEL_CONFIGS} >= {"rnn", "lstm", "gru", "bilstm", "bigru"}
     assert {p.stem for p in TRAINER_OVERLAYS} >= {"cpu", "gpu", "bf16-mixed", "16-mixed"}
 
@@ -37,9 +39,18 @@ def test_model_config_parses(config: Path, capsys: pytest.CaptureFixture) -> Non
     parsed = parse(capsys, config)
     name = config.stem
     assert parsed["trainer"]["logger"]["init_args"]["name"] == name
-    if name != "best":  # the presets are named after their model
+    if name not in ("best", "fast"):  # the presets are named after their model
         assert parsed["model"]["cell"] == name.removeprefix("bi")
         assert parsed["model"]["bidirectional"] is name.startswith("bi")
+
+
+@pytest.mark.parametrize("space", [path for path in SEARCH if path.stem != "validated"], ids=lambda p: p.stem)
+def test_shipped_search_spaces_pass_the_fit_parser_from_their_documented_base(space: Path) -> None:
+    from lightning_seq.search_space import check_space, load_space
+
+    base = check_space(load_space(space), SEARCH_BASE, source=str(space))
+    assert base["data"]["val_split"] == 0.2 and base["checkpoint"]["monitor"] == "val/acc"  # the overlay applied
+    assert f"--space configs/search/{space.name}" in space.read_text()  # its header says how to run it
 
 
 @pytest.mark.parametrize("name", sorted(PRESETS))
