@@ -34,14 +34,16 @@ from typing import Any
 
 import optuna
 import torch
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.study import MaxTrialsCallback
 from optuna.trial import TrialState
 from optuna_integration import PyTorchLightningPruningCallback
 
 from lightning_seq.cli import run
-from lightning_seq.errors import BadValue, report_user_errors
+from lightning_seq.errors import USAGE_ERROR, BadValue, report_user_errors
 from lightning_seq.search_space import as_args, check_space, load_space, suggest
+from lightning_seq.shutdown import SIGTERM_EXIT
 
 OBJECTIVES = {"accuracy": ("maximize",), "accuracy+seconds": ("maximize", "minimize")}
 COUNTED = (TrialState.COMPLETE, TrialState.PRUNED)  # what --trials counts; failed trials are retried or reported
@@ -72,6 +74,14 @@ class StopAfterFailures:
         if self.in_a_row >= self.limit:
             print(f"[tune] {self.limit} trials failed in a row; stopping (their reasons are in trials.md)", flush=True)
             study.stop()
+
+
+class StudyStopped(RuntimeError):
+    """A stop request inside a trial: Optuna marks the trial failed and re-raises (it is not in ``catch``)."""
+
+    def __init__(self, exit_status: int) -> None:
+        super().__init__(f"stopped (exit status {exit_status})")
+        self.exit_status = exit_status
 
 
 class TrialFailed(RuntimeError):
@@ -215,9 +225,15 @@ class Tuner:
             self._record(trial, time.perf_counter() - start, pruning[0].epochs_reported)
             trial.set_user_attr("worker", f"pid {os.getpid()}, {torch.get_num_threads()} threads")
             raise
-        except SystemExit as exit_:  # the parser refused the combination (printed as one line)
+        except SystemExit as exit_:
             lines = [line for line in errors.getvalue().splitlines() if line.startswith("error: ")]
-            raise self._failed(trial, lines[-1] if lines else f"exit status {exit_.code}") from None
+            if exit_.code == USAGE_ERROR and lines:  # the parser refused the combination (printed as one line)
+                raise self._failed(trial, lines[-1]) from None
+            # A stop request: SIGTERM (Lightning's SIGTERMException) or Ctrl-C (Lightning exits 1). The study stops
+            # with this trial failed; the same command continues it.
+            stop = "SIGTERM" if isinstance(exit_, SIGTERMException) else f"exit status {exit_.code}"
+            self._failed(trial, f"stopped by {stop}; run the same command to continue")
+            raise StudyStopped(SIGTERM_EXIT if isinstance(exit_, SIGTERMException) else exit_.code or 1) from None
         except Exception as error:
             raise self._failed(
                 trial, f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
@@ -315,7 +331,11 @@ def main(argv: Sequence[str] | None = None) -> Path:
     else:
         if args.threads:
             torch.set_num_threads(args.threads)
-        tuner.optimize(worker=int(os.environ.get("LIGHTNING_SEQ_TUNE_WORKER", 0)))
+        try:
+            tuner.optimize(worker=int(os.environ.get("LIGHTNING_SEQ_TUNE_WORKER", 0)))
+        except StudyStopped as stopped:
+            print("[tune] stopped; run the same command to continue the study", file=sys.stderr)
+            raise SystemExit(stopped.exit_status) from None
     if os.environ.get("LIGHTNING_SEQ_TUNE_WORKER") is None:  # the parent (or a single process) writes the tables
         for path in tuner.write_outputs():
             print(f"[tune] wrote {path}")

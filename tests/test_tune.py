@@ -12,6 +12,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+import sqlalchemy
 import yaml
 
 from lightning_seq.cli import fit_main, resolved_config
@@ -162,7 +163,7 @@ def test_a_killed_study_resumes_where_it_stopped(tmp_path: Path) -> None:
             continue
         try:
             states = [trial.state.name for trial in load(study_dir).trials]
-        except KeyError:  # the database exists, the study not yet
+        except (KeyError, sqlalchemy.exc.OperationalError):  # the tuner is still creating its tables or study
             continue
         if states[:2] == ["COMPLETE", "RUNNING"]:
             break
@@ -195,3 +196,18 @@ def test_two_workers_share_one_study_and_split_the_cores(tmp_path: Path) -> None
     threads = max(1, (os.cpu_count() or 1) // 2)
     assert len({worker.split(",")[0] for worker in workers}) == 2, workers  # two processes took trials
     assert all(worker.endswith(f" {threads} threads") for worker in workers), workers
+
+
+def test_sigterm_stops_the_study_and_the_same_command_continues_it(tmp_path: Path) -> None:
+    """A stop request ends the search (exit 143), not just the running trial; that trial is failed with why."""
+    command = tune_command(tmp_path, "--trials", "2", "--max_epochs", "40")
+    study_dir = tmp_path / "tune" / "s"
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not list(study_dir.glob("trials/trial_000/checkpoints/last.ckpt")):
+        time.sleep(0.5)
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=60) == 143
+    trials = load(study_dir).trials
+    assert [trial.state.name for trial in trials] == ["FAIL"]  # no further trial was started
+    assert trials[0].user_attrs["failure"].startswith("stopped by SIGTERM")
