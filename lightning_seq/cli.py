@@ -410,7 +410,7 @@ def checkpoint_defaults(argv: list[str], subcommand: str) -> list[str]:
     split) and a logger writing to ``<run>/evaluation/<checkpoint name>/`` (or ``--out``) come first as a config
     of their own, so that ``--config`` and flags given after them still win.
     """
-    argv, out = _pop_option(argv, "--out")
+    argv, out = pop_option(argv, "--out")
     ckpt_path = _option(argv, "--ckpt_path")
     if out is not None and (subcommand == "fit" or not ckpt_path):
         raise BadValue(f"--out {out}: only `test` or `validate` with --ckpt_path writes there")
@@ -449,7 +449,8 @@ def _option(argv: list[str], name: str) -> str | None:
     return value
 
 
-def _pop_option(argv: list[str], name: str) -> tuple[list[str], str | None]:
+def pop_option(argv: list[str], name: str) -> tuple[list[str], str | None]:
+    """``argv`` without ``name`` and its value (either spelling), and that value (the last one given)."""
     value = _option(argv, name)
     kept, skip = [], False
     for arg in argv:

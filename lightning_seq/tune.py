@@ -40,7 +40,7 @@ from optuna.study import MaxTrialsCallback
 from optuna.trial import TrialState
 from optuna_integration import PyTorchLightningPruningCallback
 
-from lightning_seq.cli import run
+from lightning_seq.cli import pop_option, run
 from lightning_seq.errors import USAGE_ERROR, BadValue, report_user_errors
 from lightning_seq.search_space import as_args, check_space, load_space, suggest
 from lightning_seq.shutdown import SIGTERM_EXIT
@@ -266,7 +266,9 @@ class Tuner:
         """``--workers N``: N processes of this command on the study, each with its share of the cores."""
         self.study()  # create the study (and its tables) once, before the workers race to
         threads = self.args.threads or max(1, (os.cpu_count() or 1) // self.args.workers)
-        rest = _without(list(argv), ("--workers", "--threads", "--worker_index"))
+        rest = list(argv)
+        for name in ("--workers", "--threads"):  # each worker gets its own
+            rest = pop_option(rest, name)[0]
         processes = []
         for index in range(self.args.workers):
             command = [
@@ -306,18 +308,6 @@ class _Tee(io.TextIOBase):
     def flush(self) -> None:
         for stream in self.streams:
             stream.flush()
-
-
-def _without(argv: list[str], names: tuple[str, ...]) -> list[str]:
-    kept, skip = [], False
-    for arg in argv:
-        if skip:
-            skip = False
-        elif arg in names:
-            skip = True
-        elif not arg.startswith(tuple(f"{name}=" for name in names)):
-            kept.append(arg)
-    return kept
 
 
 @report_user_errors
