@@ -106,6 +106,11 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[str
     parser.add_argument("--workers", type=int, default=1, help="processes on this machine sharing the study")
     parser.add_argument("--threads", type=int, help="torch threads per worker (default: cores / workers)")
     parser.add_argument("--seed", type=int, default=0, help="sampler seed")
+    parser.add_argument(
+        "--baseline",
+        action="store_true",
+        help="run the base config's own values as the study's first trial, to measure the search against it",
+    )
     parser.add_argument("--heartbeat", type=float, default=30.0, help=argparse.SUPPRESS)  # seconds; tests lower it
     args, fit_overrides = parser.parse_known_args(argv)
     for name in ("trials", "workers", "threads"):
@@ -156,7 +161,7 @@ class Tuner:
         storage = self.storage()
         earlier = {summary.study_name: summary.n_trials for summary in optuna.get_all_study_summaries(storage)}
         seed = self.args.seed + worker + 1000 * earlier.get(self.name, 0)  # a resumed study does not replay draws
-        return optuna.create_study(
+        study = optuna.create_study(
             study_name=self.name,
             storage=storage,
             directions=list(self.directions),
@@ -164,6 +169,19 @@ class Tuner:
             pruner=self.pruner(),
             load_if_exists=True,
         )
+        if self.args.baseline and not study.get_trials(deepcopy=False):
+            study.enqueue_trial(self.base_values(), user_attrs={"baseline": True}, skip_if_exists=True)
+        return study
+
+    def base_values(self) -> dict[str, Any]:
+        """The base config's value of every key in the space (a trial Optuna runs before sampling any)."""
+        values = {}
+        for key in self.space:
+            node: Any = self.base
+            for part in key.split("."):
+                node = node[part]
+            values[key] = node
+        return values
 
     def pruner(self) -> optuna.pruners.BasePruner:
         if self.args.pruner == "median":

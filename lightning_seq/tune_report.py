@@ -26,7 +26,7 @@ def trial_row(trial: FrozenTrial) -> dict[str, Any]:
     if trial.state == TrialState.FAIL and not failure:
         failure = "interrupted: its process stopped (the study runs its settings again)"
     return {
-        "trial": trial.number,
+        "trial": f"{trial.number} (baseline)" if trial.user_attrs.get("baseline") else trial.number,
         "state": trial.state.name.lower(),
         **trial.params,
         "val_acc": values[0],

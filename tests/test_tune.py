@@ -82,6 +82,21 @@ def test_a_tiny_study_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert (tmp_path / "lightning_logs" / "tiny" / "version_0" / "test_metrics.json").is_file()
 
 
+def test_baseline_runs_the_base_configs_own_values_first(tmp_path: Path) -> None:
+    """--baseline: trial 0 is the base recipe itself, so the table shows what the search gained over it."""
+    base = [*TINY, "--model.hidden_size", "8", "--model.optimizer.init_args.lr", "0.002", "--model.pooling", "max"]
+    args = [*base, "--space", str(write_space(tmp_path)), "--trials", "2", "--out", str(tmp_path / "tune")]
+    study_dir = main([*args, "--baseline", "--study", "with_baseline"])
+    first = load(study_dir).trials[0]
+    assert first.params == {
+        "model.hidden_size": 8,
+        "model.optimizer.init_args.lr": pytest.approx(0.002),
+        "model.pooling": "max",
+    }
+    assert first.state == optuna.trial.TrialState.COMPLETE and first.user_attrs["baseline"] is True
+    assert [row["trial"] for row in rows(study_dir)].count("0 (baseline)") == 1
+
+
 def test_pruning_stops_poor_trials_after_their_first_epoch(tmp_path: Path) -> None:
     space = write_space(tmp_path)
     args, overrides = parse_args(
