@@ -22,6 +22,7 @@ from optuna.visualization import matplotlib as optuna_plots
 def trial_row(trial: FrozenTrial) -> dict[str, Any]:
     """One trial as a table row: its number, state, settings, scores, epochs, seconds and failure."""
     values = trial.values or [None]
+    per_epoch = trial.intermediate_values
     failure = trial.user_attrs.get("failure", "")
     if trial.state == TrialState.FAIL and not failure:
         failure = "interrupted: its process stopped (the study runs its settings again)"
@@ -30,6 +31,8 @@ def trial_row(trial: FrozenTrial) -> dict[str, Any]:
         "state": trial.state.name.lower(),
         **trial.params,
         "val_acc": values[0],
+        # the last epoch's: a recipe that keeps its final weights (configs/best.yaml) is judged by this one
+        "last_val_acc": per_epoch[max(per_epoch)] if per_epoch else None,
         "epochs": trial.user_attrs.get("epochs"),
         "seconds": trial.user_attrs.get("seconds"),
         "failure": failure,
@@ -39,8 +42,8 @@ def trial_row(trial: FrozenTrial) -> dict[str, Any]:
 
 def write_table(trials: list[FrozenTrial], directory: Path, name: str = "trials") -> list[Path]:
     """``trials.csv`` and ``trials.md``: every trial, best validation accuracy first."""
-    rows = [trial_row(trial) for trial in trials]
-    rows.sort(key=lambda row: (row["val_acc"] is None, -(row["val_acc"] or 0.0), row["trial"]))
+    ranked = sorted(trials, key=lambda trial: (not trial.values, -(trial.values or [0.0])[0], trial.number))
+    rows = [trial_row(trial) for trial in ranked]
     columns = list(dict.fromkeys(key for row in rows for key in row))
     csv_path, md_path = directory / f"{name}.csv", directory / f"{name}.md"
     with csv_path.open("w", newline="") as file:

@@ -74,7 +74,7 @@ def test_flags_alone_train_the_recipe_under_the_models_name(capsys: pytest.Captu
 def test_best_recipe_is_what_the_readme_says(capsys: pytest.CaptureFixture) -> None:
     parsed = parse(capsys, CONFIGS / "best.yaml")
     model, data = parsed["model"], parsed["data"]
-    assert (model["cell"], model["bidirectional"], model["hidden_size"], model["pooling"]) == ("gru", True, 192, "max")
+    assert (model["cell"], model["bidirectional"], model["hidden_size"], model["pooling"]) == ("gru", True, 188, "max")
     assert model["optimizer"]["class_path"] == "torch.optim.AdamW"
     assert model["scheduler"]["class_path"] == "torch.optim.lr_scheduler.OneCycleLR"
     assert (data["val_split"], data["num_words"], data["maxlen"]) == (0.0, None, 500)  # final fit on all 8,982 wires
