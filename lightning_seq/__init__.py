@@ -1,13 +1,13 @@
 """Recurrent sequence classification on Reuters newswire topics with PyTorch Lightning."""
 
-from lightning_seq.data import ReutersDataModule
-from lightning_seq.embeddings import Coverage, embedding_matrix, read_vectors
-from lightning_seq.model import RecurrentClassifier
-from lightning_seq.module import SequenceClassifier
-from lightning_seq.pooling import SequencePooling
-from lightning_seq.predict import TopicPrediction, TopicPredictor, predict_topics
-from lightning_seq.report import ClassificationReport, classification_report
-from lightning_seq.text import TextEncoder
+from lightning_seq.data.datamodule import ReutersDataModule
+from lightning_seq.data.tokenizer import TextEncoder
+from lightning_seq.inference.predictor import TopicPrediction, TopicPredictor, predict_topics
+from lightning_seq.nn.classifier import RecurrentClassifier
+from lightning_seq.nn.embeddings import Coverage, embedding_matrix, read_vectors
+from lightning_seq.nn.pooling import SequencePooling
+from lightning_seq.reporting.report import ClassificationReport, classification_report
+from lightning_seq.training.module import SequenceClassifier
 
 __all__ = [
     "ClassificationReport",

@@ -3,7 +3,7 @@
 ``--help`` lists every option; short flags such as ``--cell lstm --accelerator gpu`` are described there.
 """
 
-from lightning_seq.cli import main
+from lightning_seq.cli.lightning_cli import main
 
 if __name__ == "__main__":
     main()

@@ -3,7 +3,7 @@
 The same as ``lightning-seq test --ckpt_path PATH`` (``--help`` for the options).
 """
 
-from lightning_seq.cli import main
+from lightning_seq.cli.lightning_cli import main
 
 if __name__ == "__main__":
     main(command="test")

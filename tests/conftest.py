@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from lightning_seq.data import ReutersDataModule
-from lightning_seq.files import DATA_ENV
-from lightning_seq.reuters import CACHE_ENV, NPZ, WORD_INDEX
+from lightning_seq.data.datamodule import ReutersDataModule
+from lightning_seq.data.files import DATA_ENV
+from lightning_seq.data.reuters import CACHE_ENV, NPZ, WORD_INDEX
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = REPO_ROOT / "configs"
@@ -54,7 +54,7 @@ def datamodule(real_data_dir: Path, cache_dir: Path) -> ReutersDataModule:
 @pytest.fixture(scope="session")
 def gru_run(real_data_dir: Path, cache_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small run of ``configs/gru.yaml`` through the real front door (a few batches, full test split)."""
-    from lightning_seq.cli import fit_main
+    from lightning_seq.cli.lightning_cli import fit_main
 
     save_dir = tmp_path_factory.mktemp("runs")
     fit_main(

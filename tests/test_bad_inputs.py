@@ -16,8 +16,8 @@ import lightning as L
 import pytest
 import torch
 
-from lightning_seq.cli import fit_main
-from lightning_seq.module import SequenceClassifier
+from lightning_seq.cli.lightning_cli import fit_main
+from lightning_seq.training.module import SequenceClassifier
 
 from .conftest import CONFIGS
 
@@ -47,7 +47,7 @@ def test_nan_loss_stops_naming_the_step_and_keeps_the_last_good_checkpoint(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr("lightning_seq.cli.SeqCLI.instantiate_trainer", _with_callback(PoisonAtStep(9)))
+    monkeypatch.setattr("lightning_seq.cli.lightning_cli.SeqCLI.instantiate_trainer", _with_callback(PoisonAtStep(9)))
     with pytest.raises(FloatingPointError) as error:
         fit_main([*TINY, "--max_epochs", "3", "--step_checkpoint.every_n_train_steps", "4"])
     message = str(error.value)
@@ -62,7 +62,7 @@ def test_nan_loss_stops_naming_the_step_and_keeps_the_last_good_checkpoint(
 
 
 def _with_callback(callback: L.Callback):
-    original = __import__("lightning_seq.cli", fromlist=["SeqCLI"]).SeqCLI.instantiate_trainer
+    original = __import__("lightning_seq.cli.lightning_cli", fromlist=["SeqCLI"]).SeqCLI.instantiate_trainer
 
     def instantiate(self, **kwargs: Any) -> L.Trainer:
         trainer = original(self, **kwargs)

@@ -12,8 +12,8 @@ import pytest
 import torch
 from torch.utils.data import DistributedSampler, RandomSampler, SequentialSampler
 
-from lightning_seq.batching import BucketBatchSampler, PaddedDataset
-from lightning_seq.encoding import Ragged
+from lightning_seq.data.batching import BucketBatchSampler, PaddedDataset
+from lightning_seq.data.sequences import Ragged
 
 from .conftest import REPO_ROOT
 

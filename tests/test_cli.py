@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lightning_seq.cli import expand_short_flags, fit_main
+from lightning_seq.cli.lightning_cli import expand_short_flags, fit_main
 
 from .conftest import CONFIGS, REPO_ROOT
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lightning_seq.cli import fit_main
-from lightning_seq.presets import PRESETS, render_preset
+from lightning_seq.cli.lightning_cli import fit_main
+from lightning_seq.recipes.presets import PRESETS, render_preset
 
 from .conftest import CONFIGS
 
@@ -46,7 +46,7 @@ def test_model_config_parses(config: Path, capsys: pytest.CaptureFixture) -> Non
 
 @pytest.mark.parametrize("space", [path for path in SEARCH if path.stem != "validated"], ids=lambda p: p.stem)
 def test_shipped_search_spaces_pass_the_fit_parser_from_their_documented_base(space: Path) -> None:
-    from lightning_seq.search_space import check_space, load_space
+    from lightning_seq.tune.search_space import check_space, load_space
 
     base = check_space(load_space(space), SEARCH_BASE, source=str(space))
     assert base["data"]["val_split"] == 0.2 and base["checkpoint"]["monitor"] == "val/acc"  # the overlay applied
@@ -55,7 +55,7 @@ def test_shipped_search_spaces_pass_the_fit_parser_from_their_documented_base(sp
 
 @pytest.mark.parametrize("name", sorted(PRESETS))
 def test_presets_are_written_from_the_one_recipe(name: str) -> None:
-    """Drift: configs/<preset>.yaml is exactly what the recipe renders (python -m lightning_seq.presets)."""
+    """Drift: configs/<preset>.yaml is exactly what the recipe renders (python -m lightning_seq.recipes.presets)."""
     assert (CONFIGS / f"{name}.yaml").read_text() == render_preset(name)
 
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from lightning_seq.batching import Batch, PaddedDataset
-from lightning_seq.data import ReutersDataModule
+from lightning_seq.data.batching import Batch, PaddedDataset
+from lightning_seq.data.datamodule import ReutersDataModule
 
 
 def test_keras_split_with_seeded_validation(datamodule: ReutersDataModule) -> None:

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import torch
 
-from lightning_seq.data import ReutersDataModule
-from lightning_seq.embeddings import embedding_matrix, read_vectors
-from lightning_seq.module import SequenceClassifier
+from lightning_seq.data.datamodule import ReutersDataModule
+from lightning_seq.nn.embeddings import embedding_matrix, read_vectors
+from lightning_seq.training.module import SequenceClassifier
 
 # Words of the real Reuters index (ranks 1, 2, 5 -> ids 4, 5, 8), one written in capitals as
 # GoogleNews does, and one word that is not in the vocabulary at all.

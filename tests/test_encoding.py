@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lightning_seq import reuters
-from lightning_seq.encoding import Ragged, keras_encode, pad_sequences
+from lightning_seq.data import reuters
+from lightning_seq.data.sequences import Ragged, keras_encode, pad_sequences
 
 
 def keras_reference(num_words: int | None, skip_top: int, data_dir: Path) -> tuple[list, list, list, list]:

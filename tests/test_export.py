@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from lightning_seq.checkpoints import read_checkpoint
-from lightning_seq.data import ReutersDataModule
-from lightning_seq.export import export_checkpoint, export_model, load_exported, main, parity
-from lightning_seq.model import RecurrentClassifier
+from lightning_seq.data.datamodule import ReutersDataModule
+from lightning_seq.export.exporter import export_checkpoint, export_model, load_exported, main, parity
+from lightning_seq.inference.loading import read_checkpoint
+from lightning_seq.nn.classifier import RecurrentClassifier
 
 pytest.importorskip("onnxruntime", reason="install the export extra: pip install -e '.[export]'")
 

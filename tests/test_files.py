@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lightning_seq import files, reuters
-from lightning_seq.files import DataIntegrityError, DataUnavailableError
+from lightning_seq.data import files, reuters
+from lightning_seq.data.files import DataIntegrityError, DataUnavailableError
 
 
 class _MakesDirectoryWhenUnpickled:

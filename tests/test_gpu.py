@@ -14,8 +14,8 @@ import lightning as L
 import pytest
 import torch
 
-from lightning_seq.data import ReutersDataModule
-from lightning_seq.module import SequenceClassifier
+from lightning_seq.data.datamodule import ReutersDataModule
+from lightning_seq.training.module import SequenceClassifier
 
 from .conftest import REPO_ROOT
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lightning_seq.model import CELLS, RecurrentClassifier
+from lightning_seq.nn.classifier import CELLS, RecurrentClassifier
 
 VOCAB, CLASSES = 50, 46
 

@@ -9,9 +9,9 @@ import lightning as L
 import pytest
 import torch
 
-from lightning_seq.batching import Batch
-from lightning_seq.data import ReutersDataModule
-from lightning_seq.module import SequenceClassifier
+from lightning_seq.data.batching import Batch
+from lightning_seq.data.datamodule import ReutersDataModule
+from lightning_seq.training.module import SequenceClassifier
 
 
 def tiny(**kwargs) -> SequenceClassifier:

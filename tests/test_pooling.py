@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lightning_seq.model import RecurrentClassifier
-from lightning_seq.pooling import POOLINGS, SequencePooling
+from lightning_seq.nn.classifier import RecurrentClassifier
+from lightning_seq.nn.pooling import POOLINGS, SequencePooling
 
 
 def test_pooling_ignores_everything_beyond_each_length() -> None:

@@ -14,7 +14,7 @@ import pytest
 import torch
 import yaml
 
-from lightning_seq.cli import fit_main, main
+from lightning_seq.cli.lightning_cli import fit_main, main
 
 from .conftest import CONFIGS, REPO_ROOT
 
@@ -105,7 +105,8 @@ def test_corrupt_checkpoint_is_refused_in_one_line_by_every_script(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
     """Random bytes as --ckpt_path / --ckpt: the project's message, never torch's advice to unpickle."""
-    from lightning_seq import export, predict
+    from lightning_seq.export import exporter as export
+    from lightning_seq.inference import predictor as predict
 
     junk = tmp_path / "junk.ckpt"
     junk.write_bytes(os.urandom(4096))

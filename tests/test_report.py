@@ -18,14 +18,14 @@ from torchmetrics.functional.classification import (
     multiclass_recall,
 )
 
-from lightning_seq.callbacks import TestReport, TrainingCurves
-from lightning_seq.cli import default_out, main
-from lightning_seq.data import ReutersDataModule
-from lightning_seq.logs import epoch_curves
-from lightning_seq.module import SequenceClassifier
-from lightning_seq.plots import confusion_matrix_figure, per_class_f1_figure, save_figure
-from lightning_seq.report import classification_report
-from lightning_seq.reuters import TOPICS
+from lightning_seq.cli.lightning_cli import default_out, main
+from lightning_seq.data.datamodule import ReutersDataModule
+from lightning_seq.data.reuters import TOPICS
+from lightning_seq.reporting.logs import epoch_curves
+from lightning_seq.reporting.plots import confusion_matrix_figure, per_class_f1_figure, save_figure
+from lightning_seq.reporting.report import classification_report
+from lightning_seq.training.callbacks import TestReport, TrainingCurves
+from lightning_seq.training.module import SequenceClassifier
 
 NAMES = ("a", "b", "c", "d")  # d never occurs, neither as truth nor as prediction
 TARGET = torch.tensor([0, 0, 0, 0, 1, 1, 1, 2, 2, 2])

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from lightning_seq.batching import BucketBatchSampler, EpochRandomSampler
-from lightning_seq.cli import fit_main
-from lightning_seq.files import DATA_ENV
-from lightning_seq.logs import epoch_curves
-from lightning_seq.reuters import CACHE_ENV
+from lightning_seq.cli.lightning_cli import fit_main
+from lightning_seq.data.batching import BucketBatchSampler, EpochRandomSampler
+from lightning_seq.data.files import DATA_ENV
+from lightning_seq.data.reuters import CACHE_ENV
+from lightning_seq.reporting.logs import epoch_curves
 
 from .conftest import CONFIGS, REPO_ROOT
 

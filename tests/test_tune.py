@@ -15,8 +15,8 @@ import pytest
 import sqlalchemy
 import yaml
 
-from lightning_seq.cli import fit_main, resolved_config
-from lightning_seq.tune import Tuner, main, parse_args
+from lightning_seq.cli.lightning_cli import fit_main, resolved_config
+from lightning_seq.tune.tuner import Tuner, main, parse_args
 
 from .conftest import CONFIGS, REPO_ROOT
 

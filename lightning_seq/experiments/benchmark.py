@@ -21,9 +21,9 @@ import torch
 from torch.nn import functional as F
 from torch.utils.data import DataLoader
 
-from lightning_seq.batching import Batch
-from lightning_seq.data import ReutersDataModule
-from lightning_seq.module import SequenceClassifier
+from lightning_seq.data.batching import Batch
+from lightning_seq.data.datamodule import ReutersDataModule
+from lightning_seq.training.module import SequenceClassifier
 
 AUTOCAST = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}
 

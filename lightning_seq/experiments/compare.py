@@ -19,10 +19,10 @@ from pathlib import Path
 
 from matplotlib.ticker import MaxNLocator
 
-from lightning_seq.cli import fit_main
-from lightning_seq.logs import epoch_curves
-from lightning_seq.model import CELLS
-from lightning_seq.plots import plt, save_figure
+from lightning_seq.cli.lightning_cli import fit_main
+from lightning_seq.nn.classifier import CELLS
+from lightning_seq.reporting.logs import epoch_curves
+from lightning_seq.reporting.plots import plt, save_figure
 
 DIRECTIONS = ("uni", "bi")
 DEFAULT_CONFIGS = ("seed=configs/gru.yaml", "best=configs/best.yaml")  # label=path; a bare path is labelled by its stem

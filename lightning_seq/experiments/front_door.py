@@ -26,10 +26,10 @@ def plain_main(config: str) -> None:
     import torch
     from torch.nn import functional as F
 
-    from lightning_seq.cli import recipe_defaults
-    from lightning_seq.data import ReutersDataModule
-    from lightning_seq.model import RecurrentClassifier
-    from lightning_seq.presets import SEED_RECIPE
+    from lightning_seq.cli.lightning_cli import recipe_defaults
+    from lightning_seq.data.datamodule import ReutersDataModule
+    from lightning_seq.nn.classifier import RecurrentClassifier
+    from lightning_seq.recipes.presets import SEED_RECIPE
 
     settings = recipe_defaults(SEED_RECIPE) | recipe_defaults(Path(config))
     torch.manual_seed(settings.get("seed_everything", 42))

@@ -12,9 +12,9 @@ from pathlib import Path
 import lightning as L
 import torch
 
-from lightning_seq.batching import BucketBatchSampler
-from lightning_seq.data import ReutersDataModule
-from lightning_seq.module import SequenceClassifier
+from lightning_seq.data.batching import BucketBatchSampler
+from lightning_seq.data.datamodule import ReutersDataModule
+from lightning_seq.training.module import SequenceClassifier
 
 SEEN: dict[int, list[list[int]]] = {}
 _bucketed_batches = BucketBatchSampler.__iter__

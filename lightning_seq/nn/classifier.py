@@ -6,10 +6,10 @@ import torch
 from torch import Tensor, nn
 
 from lightning_seq.constraints import Fraction, PositiveInt, check_ranges
-from lightning_seq.encoder import CELLS, Cell, RecurrentEncoder, VariableLength
-from lightning_seq.encoding import PAD_ID
+from lightning_seq.data.sequences import PAD_ID
 from lightning_seq.errors import BadValue
-from lightning_seq.pooling import Pooling, SequencePooling
+from lightning_seq.nn.pooling import Pooling, SequencePooling
+from lightning_seq.nn.recurrent import CELLS, Cell, RecurrentEncoder, VariableLength
 
 __all__ = ["CELLS", "Cell", "Pooling", "RecurrentClassifier", "VariableLength", "check_batch"]
 
@@ -17,8 +17,8 @@ __all__ = ["CELLS", "Cell", "Pooling", "RecurrentClassifier", "VariableLength", 
 class RecurrentClassifier(nn.Module):
     """Embedding -> (stacked, optionally bidirectional) RNN/LSTM/GRU -> pooling -> linear head.
 
-    Each sequence's states are read over its own tokens only (see :mod:`lightning_seq.encoder` and
-    :mod:`lightning_seq.pooling`), so its logits do not depend on how much padding its batch has, or on which side.
+    Each sequence's states are read over its own tokens only (see :mod:`lightning_seq.nn.recurrent` and
+    :mod:`lightning_seq.nn.pooling`), so its logits do not depend on how much padding its batch has, or on which side.
 
     Args:
         vocab_size: Embedding rows; every token id must be below it.
@@ -75,7 +75,7 @@ class RecurrentClassifier(nn.Module):
 
     def forward(self, tokens: Tensor, lengths: Tensor) -> Tensor:
         """Logits ``(batch, num_classes)``: row ``i`` of ``tokens`` ``(batch, time)`` holds its ``lengths[i] >= 1``
-        token ids first and padding after (the batches of :class:`~lightning_seq.data.ReutersDataModule` do).
+        token ids first and padding after (the batches of :class:`~lightning_seq.data.datamodule.ReutersDataModule` do).
 
         No checks and no data-dependent branches: this is the training hot path, it runs without a single
         device-to-host copy, and it traces for export. Input from outside is checked where it arrives

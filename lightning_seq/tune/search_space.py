@@ -20,7 +20,7 @@ import optuna
 import yaml
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 
-from lightning_seq.cli import resolved_config
+from lightning_seq.cli.lightning_cli import resolved_config
 from lightning_seq.errors import BadValue, MissingFile
 
 FIELDS = {

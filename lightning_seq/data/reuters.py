@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from lightning_seq.encoding import INDEX_FROM, Ragged
-from lightning_seq.files import DATA_ENV, RemoteFile, atomic_write, read_verified
+from lightning_seq.data.files import DATA_ENV, RemoteFile, atomic_write, read_verified
+from lightning_seq.data.sequences import INDEX_FROM, Ragged
 
 CACHE_ENV = "LIGHTNING_SEQ_CACHE"
 _ORIGIN = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"

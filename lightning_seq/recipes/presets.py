@@ -3,7 +3,7 @@
 ``lightning_seq/recipes/seed.yaml`` holds every setting they share (it is also what ``scripts/fit.py``
 uses when no ``--config`` is given); a preset adds only its cell, direction and run name. Each preset
 file stays complete and commented, so that a user reads one file. After changing the recipe, run
-``python -m lightning_seq.presets`` to rewrite them; a test fails while they differ.
+``python -m lightning_seq.recipes.presets`` to rewrite them; a test fails while they differ.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-SEED_RECIPE = Path(__file__).with_name("recipes") / "seed.yaml"
+SEED_RECIPE = Path(__file__).with_name("seed.yaml")
 
 # name -> (cell, bidirectional, description)
 PRESETS: dict[str, tuple[str, bool, str]] = {
@@ -43,7 +43,7 @@ def render_preset(name: str, recipe: str | None = None) -> str:
         f"# Train:  python scripts/fit.py --config configs/{name}.yaml\n"
         "# Layer a trainer overlay after it, e.g.  --config configs/trainer/gpu.yaml --config "
         "configs/trainer/bf16-mixed.yaml\n"
-        "# Written from lightning_seq/recipes/seed.yaml by python -m lightning_seq.presets: edit the recipe.\n"
+        "# Written from lightning_seq/recipes/seed.yaml by python -m lightning_seq.recipes.presets: edit the recipe.\n"
     )
     return header + body
 

@@ -4,7 +4,7 @@ Keras built ``reuters_word_index.json`` with its ``text_to_word_sequence`` defau
 character of ``FILTERS`` replaced by a space (apostrophes are kept: the index holds "india's"), split on
 whitespace. So "U.S. exports rose 3.5 pct" becomes ``u s exports rose 3 5 pct``, as in the dataset.
 Each word then gets its raw rank + 3, a start token goes in front, and ids outside the model's
-vocabulary (``num_words``, ``skip_top``) become OOV, exactly as :func:`~lightning_seq.encoding.keras_encode` does.
+vocabulary (``num_words``, ``skip_top``) become OOV, exactly as :func:`~lightning_seq.data.sequences.keras_encode` does.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lightning_seq.encoding import INDEX_FROM, OOV_ID, START_ID, limit_vocabulary
+from lightning_seq.data.sequences import INDEX_FROM, OOV_ID, START_ID, limit_vocabulary
 
 FILTERS = '!"#$%&()*+,-./:;<=>?@[\\]^_`{|}~\t\n'  # Keras text_to_word_sequence's default filters
 # Curly apostrophes and quotes from word processors, read as the ASCII ones the newswires were typed with.

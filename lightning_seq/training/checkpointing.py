@@ -4,7 +4,7 @@ Lightning's own writer stages a checkpoint in the system's temporary directory a
 place. When that directory lies on another file system than the logs (a tmpfs, a network or scratch
 disk), the move is a copy, and a full disk stops it halfway: a truncated file keeps the final name,
 and a later ``--ckpt_path last`` would pick it up. Here the file is written next to its destination
-and renamed over it once flushed (:func:`lightning_seq.files.atomic_file`).
+and renamed over it once flushed (:func:`lightning_seq.data.files.atomic_file`).
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from typing import Any
 import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
+from lightning_seq.data.files import atomic_file
 from lightning_seq.errors import NotWritable
-from lightning_seq.files import atomic_file
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

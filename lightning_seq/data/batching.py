@@ -11,7 +11,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, Sampler
 
-from lightning_seq.encoding import Ragged, pad_sequences
+from lightning_seq.data.sequences import Ragged, pad_sequences
 
 
 class Batch(NamedTuple):
@@ -26,7 +26,7 @@ class PaddedDataset(Dataset):
     """Sequences cut to ``maxlen`` and padded once, so that a batch is one tensor index.
 
     Each row holds its tokens first and padding (id 0) after: the model's input convention
-    (:meth:`~lightning_seq.model.RecurrentClassifier.forward`), which reads each sequence over its own
+    (:meth:`~lightning_seq.nn.classifier.RecurrentClassifier.forward`), which reads each sequence over its own
     tokens, so where the padding sits never changes a result. ``truncating`` says which end of a long
     sequence is cut (Keras's ``pre`` keeps the last ``maxlen`` tokens). With ``trim`` a batch is cut to
     its longest member, so a bucketed batch of short newswires is narrow.

@@ -12,9 +12,14 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor
 
-from lightning_seq.logs import epoch_curves
-from lightning_seq.plots import confusion_matrix_figure, per_class_f1_figure, save_figure, training_curves_figure
-from lightning_seq.report import ClassificationReport, ReportMetrics
+from lightning_seq.reporting.logs import epoch_curves
+from lightning_seq.reporting.plots import (
+    confusion_matrix_figure,
+    per_class_f1_figure,
+    save_figure,
+    training_curves_figure,
+)
+from lightning_seq.reporting.report import ClassificationReport, ReportMetrics
 
 CURVE_TAGS = ("train/loss_epoch", "val/loss", "train/acc", "val/acc")
 

@@ -13,9 +13,9 @@ from typing import Any
 
 import torch
 
-from lightning_seq.data import ReutersDataModule
+from lightning_seq.data.datamodule import ReutersDataModule
 from lightning_seq.errors import BadCheckpoint, MissingFile
-from lightning_seq.module import SequenceClassifier
+from lightning_seq.training.module import SequenceClassifier
 
 # Bookkeeping LightningCLI adds to saved hyperparameters, and settings that older checkpoints record but no
 # longer mean anything (``padding``: batches now always hold tokens first).

@@ -27,16 +27,16 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from lightning_seq.callbacks import EpochTimer, TestReport, TrainingCurves
-from lightning_seq.checkpoint_io import AtomicCheckpointIO
-from lightning_seq.checkpoints import load_datamodule_settings, read_checkpoint
-from lightning_seq.console import EpochLog, EpochProgressBar, ModelTable, OneBasedCheckpoint, quiet_start
 from lightning_seq.constraints import plain_number
-from lightning_seq.data import ReutersDataModule
+from lightning_seq.data.datamodule import ReutersDataModule
 from lightning_seq.errors import USAGE_ERROR, BadValue, MissingFile, NotWritable, report_user_errors
-from lightning_seq.module import SequenceClassifier
-from lightning_seq.presets import SEED_RECIPE
-from lightning_seq.shutdown import SIGTERM_EXIT, end_stuck_process_on_sigterm
+from lightning_seq.inference.loading import load_datamodule_settings, read_checkpoint
+from lightning_seq.recipes.presets import SEED_RECIPE
+from lightning_seq.training.callbacks import EpochTimer, TestReport, TrainingCurves
+from lightning_seq.training.checkpointing import AtomicCheckpointIO
+from lightning_seq.training.console import EpochLog, EpochProgressBar, ModelTable, OneBasedCheckpoint, quiet_start
+from lightning_seq.training.module import SequenceClassifier
+from lightning_seq.training.shutdown import SIGTERM_EXIT, end_stuck_process_on_sigterm
 
 # Short aliases for the settings people change most; each expands in place to its full key,
 # so it overrides a --config given before it and is overridden by one given after it.
@@ -164,7 +164,7 @@ class SeqCLI(LightningCLI):
     @staticmethod
     def subcommands() -> dict[str, set[str]]:
         # LightningCLI's `predict` runs predict_step over a datamodule split; here `predict` means topics for
-        # raw text (lightning_seq.predict), so the console entry point routes that name there instead.
+        # raw text (lightning_seq.inference.predictor), so the console entry point routes that name there instead.
         return {name: skip for name, skip in LightningCLI.subcommands().items() if name != "predict"}
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
@@ -174,7 +174,7 @@ class SeqCLI(LightningCLI):
         parser.link_arguments("data.num_classes", "model.num_classes", apply_on="instantiate")
         # Two plain ModelCheckpoints keep last.ckpt current: `checkpoint` after every epoch's validation (with the
         # best by val/acc), `step_checkpoint` every 50 optimizer steps inside epochs, so that a killed run loses
-        # at most that many steps. The training loader's state (lightning_seq.batching) makes the resume exact.
+        # at most that many steps. The training loader's state (lightning_seq.data.batching) makes the resume exact.
         parser.add_lightning_class_args(OneBasedCheckpoint, "checkpoint")
         parser.set_defaults(
             {

@@ -40,10 +40,10 @@ from optuna.study import MaxTrialsCallback
 from optuna.trial import TrialState
 from optuna_integration import PyTorchLightningPruningCallback
 
-from lightning_seq.cli import pop_option, run
+from lightning_seq.cli.lightning_cli import pop_option, run
 from lightning_seq.errors import USAGE_ERROR, BadValue, report_user_errors
-from lightning_seq.search_space import as_args, check_space, load_space, suggest
-from lightning_seq.shutdown import SIGTERM_EXIT
+from lightning_seq.training.shutdown import SIGTERM_EXIT
+from lightning_seq.tune.search_space import as_args, check_space, load_space, suggest
 
 OBJECTIVES = {"accuracy": ("maximize",), "accuracy+seconds": ("maximize", "minimize")}
 COUNTED = (TrialState.COMPLETE, TrialState.PRUNED)  # what --trials counts; failed trials are retried or reported
@@ -309,7 +309,7 @@ class Tuner:
     # -- outputs ---------------------------------------------------------------------------------------------
 
     def write_outputs(self) -> list[Path]:
-        from lightning_seq.tune_report import write_study_outputs
+        from lightning_seq.tune.report import write_study_outputs
 
         return write_study_outputs(self.study(), self.directory, self.name, self.args.objectives)
 

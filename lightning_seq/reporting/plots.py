@@ -14,8 +14,8 @@ matplotlib.use("Agg")  # before pyplot: no display on servers and in CI
 from matplotlib import pyplot as plt
 from matplotlib.figure import Figure
 
-from lightning_seq.logs import Curve
-from lightning_seq.report import ClassificationReport
+from lightning_seq.reporting.logs import Curve
+from lightning_seq.reporting.report import ClassificationReport
 
 
 def confusion_matrix_figure(report: ClassificationReport, title: str = "Confusion matrix") -> Figure:

@@ -14,11 +14,11 @@ from torch.nn import functional as F
 from torchmetrics import MeanMetric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
-from lightning_seq.batching import Batch
 from lightning_seq.constraints import Fraction, PositiveInt, check_ranges
-from lightning_seq.embeddings import Coverage, VectorFormat, embedding_matrix
+from lightning_seq.data.batching import Batch
 from lightning_seq.errors import BadCheckpoint, TrainingDiverged
-from lightning_seq.model import Cell, Pooling, RecurrentClassifier, VariableLength
+from lightning_seq.nn.classifier import Cell, Pooling, RecurrentClassifier, VariableLength
+from lightning_seq.nn.embeddings import Coverage, VectorFormat, embedding_matrix
 
 # The hyperparameters that shape the weights: a checkpoint only fits a model that agrees on all of them.
 ARCHITECTURE = (
@@ -39,7 +39,7 @@ class SequenceClassifier(L.LightningModule):
         bidirectional: Read each sequence in both directions.
         dropout: Dropout between stacked layers and before the head.
         embedding_dropout: Dropout on the word vectors.
-        pooling: ``"last"``, ``"mean"``, ``"max"`` or ``"attention"`` (see :mod:`lightning_seq.pooling`).
+        pooling: ``"last"``, ``"mean"``, ``"max"`` or ``"attention"`` (see :mod:`lightning_seq.nn.pooling`).
         label_smoothing: Label smoothing of the training loss (validation and test losses stay plain).
         variable_length: How padding is kept out of the result: ``"auto"`` (mask on CPU, pack on GPU:
             the faster of two exact ways on each), ``"pack"`` or ``"mask"``.
@@ -48,7 +48,7 @@ class SequenceClassifier(L.LightningModule):
         scheduler: Builds a learning-rate scheduler from the optimizer, e.g. ``torch.optim.lr_scheduler.OneCycleLR``
             with ``max_lr``; an unset ``total_steps`` is filled in with the run's number of optimizer steps.
         scheduler_interval: Step the scheduler every optimizer ``step`` or every ``epoch``.
-        embeddings: A GloVe or word2vec file (see :mod:`lightning_seq.embeddings`) whose vectors
+        embeddings: A GloVe or word2vec file (see :mod:`lightning_seq.nn.embeddings`) whose vectors
             initialise the word embeddings when fitting starts; its dimension must equal ``embedding_dim``.
         embeddings_format: ``"auto"`` (from the name and first line), ``"glove"``, ``"word2vec"``
             or ``"word2vec-binary"``.
@@ -184,7 +184,7 @@ class SequenceClassifier(L.LightningModule):
         self._evaluate(batch, "val")
 
     def test_step(self, batch: Batch, batch_idx: int) -> Tensor:
-        """Returns the logits, for callbacks such as :class:`~lightning_seq.callbacks.TestReport`."""
+        """Returns the logits, for callbacks such as :class:`~lightning_seq.training.callbacks.TestReport`."""
         return self._evaluate(batch, "test")[1]
 
     def predict_step(self, batch: Batch, batch_idx: int) -> Tensor:

@@ -19,7 +19,7 @@ from typing import BinaryIO, Literal, get_args
 import numpy as np
 import torch
 
-from lightning_seq.encoding import PAD_ID
+from lightning_seq.data.sequences import PAD_ID
 
 VectorFormat = Literal["auto", "glove", "word2vec", "word2vec-binary"]
 VECTOR_FORMATS: tuple[str, ...] = get_args(VectorFormat)
@@ -51,7 +51,7 @@ def read_vectors(path: str | Path, fmt: VectorFormat = "auto") -> Iterator[tuple
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(
-            f"no word-vector file at {path}; download one (see lightning_seq.embeddings for the public files) "
+            f"no word-vector file at {path}; download one (see lightning_seq.nn.embeddings for the public files) "
             "or fix the path"
         )
     if fmt not in VECTOR_FORMATS:

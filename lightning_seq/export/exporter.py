@@ -4,7 +4,7 @@ Inputs: ``tokens`` int64 ``(batch, time)``, each row's token ids first and 0-pad
 training batches' layout), and ``lengths`` int64 ``(batch,)``, the real tokens per row (each >= 1).
 Both dimensions are dynamic; ids must be below ``vocab_size`` (the runner :func:`load_exported` returns checks
 its inputs first). Texts are encoded as in
-:mod:`lightning_seq.text`. A ``<model>.json`` beside the model records this contract, the topic names
+:mod:`lightning_seq.data.tokenizer`. A ``<model>.json`` beside the model records this contract, the topic names
 and the encoding settings, so that a deployment needs nothing else from this package.
 
 ONNX goes through torch's TorchScript-based exporter: it maps ``nn.RNN`` / ``nn.LSTM`` / ``nn.GRU``
@@ -26,10 +26,10 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from lightning_seq.checkpoints import data_settings, load_datamodule, load_model
+from lightning_seq.data.reuters import TOPICS
 from lightning_seq.errors import report_user_errors
-from lightning_seq.model import RecurrentClassifier, check_batch
-from lightning_seq.reuters import TOPICS
+from lightning_seq.inference.loading import data_settings, load_datamodule, load_model
+from lightning_seq.nn.classifier import RecurrentClassifier, check_batch
 
 Format = Literal["onnx", "torchscript"]
 SUFFIXES: dict[str, str] = {"onnx": ".onnx", "torchscript": ".pt"}

@@ -10,16 +10,16 @@ import numpy as np
 from lightning.pytorch.accelerators import CUDAAccelerator
 from torch.utils.data import DataLoader, SequentialSampler
 
-from lightning_seq import reuters
-from lightning_seq.batching import (
+from lightning_seq.constraints import Fraction, NonNegativeInt, PositiveInt, VocabularyWords, check_ranges
+from lightning_seq.data import reuters
+from lightning_seq.data.batching import (
     BucketBatchSampler,
     EpochRandomSampler,
     PaddedDataset,
     ResumableDataLoader,
     keep_batch,
 )
-from lightning_seq.constraints import Fraction, NonNegativeInt, PositiveInt, VocabularyWords, check_ranges
-from lightning_seq.encoding import INDEX_FROM, Ragged, keras_encode
+from lightning_seq.data.sequences import INDEX_FROM, Ragged, keras_encode
 
 Side = Literal["pre", "post"]
 

@@ -3,7 +3,7 @@
     predictor = TopicPredictor.from_checkpoint("lightning_logs/gru/version_0/checkpoints/last.ckpt")
     predictor.predict(["Egypt bought 200,000 tonnes of U.S. wheat"], top_k=3)[0].topics  # ((topic, probability), ...)
 
-Texts are encoded as the checkpoint's training data was (:mod:`lightning_seq.text`): the same word
+Texts are encoded as the checkpoint's training data was (:mod:`lightning_seq.data.tokenizer`): the same word
 index, ``num_words``, ``skip_top``, ``maxlen`` and truncation side. A text without words, or whose
 words the model has never seen, is refused with an error rather than answered with a guess.
 """
@@ -21,11 +21,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lightning_seq.checkpoints import load_datamodule, load_model
-from lightning_seq.encoding import Ragged, pad_sequences
+from lightning_seq.data.sequences import Ragged, pad_sequences
+from lightning_seq.data.tokenizer import EncodedText, TextEncoder
 from lightning_seq.errors import BadValue, MissingFile, report_user_errors
-from lightning_seq.module import SequenceClassifier
-from lightning_seq.text import EncodedText, TextEncoder
+from lightning_seq.inference.loading import load_datamodule, load_model
+from lightning_seq.training.module import SequenceClassifier
 
 
 @dataclass(frozen=True)

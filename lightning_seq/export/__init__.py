@@ -1,0 +1,1 @@
+"""ONNX / TorchScript export (the optional extra ``export``: onnx and onnxruntime)."""

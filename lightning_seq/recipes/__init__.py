@@ -1,0 +1,1 @@
+"""The seed recipe (``seed.yaml``) and the presets written from it."""

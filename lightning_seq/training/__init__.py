@@ -1,0 +1,1 @@
+"""The Lightning system: the LightningModule, its callbacks, checkpoint writing and stopping."""

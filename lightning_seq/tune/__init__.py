@@ -1,0 +1,1 @@
+"""Hyperparameter search with Optuna (the optional extra ``tune``); every trial a real fit."""
