@@ -17,9 +17,9 @@ COMMANDS = {
     "fit": ("lightning_seq.cli.lightning_cli", "train, then test the best checkpoint (scripts/fit.py)"),
     "validate": ("lightning_seq.cli.lightning_cli", "validate a checkpoint on the held-out split"),
     "test": ("lightning_seq.cli.lightning_cli", "test a checkpoint; per-topic report and figures (scripts/test.py)"),
-    "predict": ("lightning_seq.inference.predictor", "topics for raw text (scripts/predict.py)"),
-    "export": ("lightning_seq.export.exporter", "ONNX or TorchScript for serving (scripts/export.py)"),
-    "tune": ("lightning_seq.tune.tuner", "hyperparameter search with Optuna (scripts/tune.py)"),
+    "predict": ("lightning_seq.cli.predict", "topics for raw text (scripts/predict.py)"),
+    "export": ("lightning_seq.cli.export", "ONNX or TorchScript for serving (scripts/export.py)"),
+    "tune": ("lightning_seq.cli.tune", "hyperparameter search with Optuna (scripts/tune.py)"),
     "compare": ("lightning_seq.experiments.compare", "train every cell; a results table and curves"),
     "benchmark": ("lightning_seq.experiments.benchmark", "training throughput: Lightning vs plain PyTorch"),
 }

@@ -3,7 +3,7 @@
 The same as ``lightning-seq tune ...``; ``--help`` for the options, any other flag is a fit override for every trial.
 """
 
-from lightning_seq.tune.tuner import main
+from lightning_seq.cli.tune import main
 
 if __name__ == "__main__":
     main()

@@ -73,13 +73,6 @@ def test_truncation_options(cache_dir: Path) -> None:
     assert len(cut) > 0 and not torch.all(pre.datasets["test"].tokens[cut, 0] == 1)
 
 
-def test_padding_setting_of_older_configs_is_accepted_with_a_warning(cache_dir: Path) -> None:
-    with pytest.warns(FutureWarning, match=r"data.padding \('pre'\) is no longer used"):
-        module = ReutersDataModule(cache_dir=str(cache_dir), num_words=10000, padding="pre")
-    module.setup()
-    assert torch.all(module.datasets["test"].tokens[:, 0] != 0)  # tokens first all the same
-
-
 def test_properties(datamodule: ReutersDataModule) -> None:
     assert datamodule.vocab_size == 10000
     assert ReutersDataModule().vocab_size == 30983  # the full vocabulary: raw ids up to 30,979, shifted by 3

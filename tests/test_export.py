@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from lightning_seq.cli.export import main
 from lightning_seq.data.datamodule import ReutersDataModule
-from lightning_seq.export.exporter import export_checkpoint, export_model, load_exported, main, parity
+from lightning_seq.export.exporter import export_checkpoint, export_model, load_exported, parity
 from lightning_seq.inference.loading import read_checkpoint
 from lightning_seq.nn.classifier import RecurrentClassifier
 

@@ -14,11 +14,12 @@ import numpy as np
 import pytest
 import torch
 
+from lightning_seq.cli.predict import main
 from lightning_seq.data import reuters
 from lightning_seq.data.sequences import Ragged, keras_encode, pad_sequences
 from lightning_seq.data.tokenizer import TextEncoder, split_words
 from lightning_seq.inference.loading import load_datamodule
-from lightning_seq.inference.predictor import TopicPredictor, main, predict_topics
+from lightning_seq.inference.predictor import TopicPredictor, predict_topics
 
 from .conftest import REPO_ROOT
 

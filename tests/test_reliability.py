@@ -105,8 +105,7 @@ def test_corrupt_checkpoint_is_refused_in_one_line_by_every_script(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
     """Random bytes as --ckpt_path / --ckpt: the project's message, never torch's advice to unpickle."""
-    from lightning_seq.export import exporter as export
-    from lightning_seq.inference import predictor as predict
+    from lightning_seq.cli import export, predict
 
     junk = tmp_path / "junk.ckpt"
     junk.write_bytes(os.urandom(4096))
@@ -185,10 +184,16 @@ def test_readme_gpu_example_without_a_gpu_says_so_in_one_line(tmp_path: Path) ->
     assert result.stderr.strip().splitlines()[-1].startswith("error: --accelerator gpu: no CUDA device is visible")
 
 
-def test_precision_records_what_ran(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """16-mixed on a CPU runs bf16-mixed (float16 autocast is CUDA-only); config.yaml must say so."""
+def test_float16_on_cpu_is_refused_instead_of_running_another_precision(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """Lightning would run bf16-mixed while config.yaml said 16-mixed: say so in one line instead, write nothing."""
     monkeypatch.chdir(tmp_path)
-    args = [*SMALL, "--data.maxlen", "32", "--max_epochs", "1", "--accelerator", "cpu", "--precision", "16-mixed"]
-    fit_main([*args, "--trainer.enable_progress_bar", "false"])
-    saved = yaml.safe_load((tmp_path / RUN / "config.yaml").read_text())
-    assert saved["trainer"]["precision"] == "bf16-mixed"
+    with pytest.raises(SystemExit) as exit_:
+        main([*SMALL, "--accelerator", "cpu", "--precision", "16-mixed"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert exit_.value.code == 2 and err == [
+        "error: --precision 16-mixed: float16 autocast needs a CUDA GPU; on CPU use bf16-mixed (bfloat16 autocast) "
+        "or 32-true"
+    ]
+    assert not (tmp_path / "lightning_logs").exists()

@@ -8,7 +8,7 @@ from pathlib import Path
 import lightning as L
 import pytest
 import torch
-from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from torchmetrics.functional.classification import (
     multiclass_accuracy,
@@ -21,11 +21,12 @@ from torchmetrics.functional.classification import (
 from lightning_seq.cli.lightning_cli import default_out, main
 from lightning_seq.data.datamodule import ReutersDataModule
 from lightning_seq.data.reuters import TOPICS
-from lightning_seq.reporting.logs import epoch_curves
 from lightning_seq.reporting.plots import confusion_matrix_figure, per_class_f1_figure, save_figure
 from lightning_seq.reporting.report import classification_report
-from lightning_seq.training.callbacks import TestReport, TrainingCurves
+from lightning_seq.training.callbacks import TestReport, TrainingCurves, read_epochs
 from lightning_seq.training.module import SequenceClassifier
+
+from .helpers.tensorboard_events import epoch_curves
 
 NAMES = ("a", "b", "c", "d")  # d never occurs, neither as truth nor as prediction
 TARGET = torch.tensor([0, 0, 0, 0, 1, 1, 1, 2, 2, 2])
@@ -110,7 +111,11 @@ def test_fit_writes_report_figures_tensorboard_images_and_curves(gru_run: Path) 
     assert {"test/confusion_matrix", "test/per_class_f1"} <= set(events.Tags()["images"])
 
 
-def test_training_curves_come_from_the_logged_values(tmp_path: Path, datamodule: ReutersDataModule) -> None:
+@pytest.mark.parametrize("logger", ["tensorboard", "csv"])
+def test_training_curves_come_from_the_logged_values(
+    tmp_path: Path, datamodule: ReutersDataModule, logger: str
+) -> None:
+    """The per-epoch record and the figure come from what the run logged, whichever logger it has."""
     model = SequenceClassifier(vocab_size=10000, num_classes=46, cell="gru", embedding_dim=8, hidden_size=8)
     curves = TrainingCurves()
     trainer = L.Trainer(
@@ -118,7 +123,7 @@ def test_training_curves_come_from_the_logged_values(tmp_path: Path, datamodule:
         max_epochs=3,
         limit_train_batches=3,
         limit_val_batches=2,
-        logger=TensorBoardLogger(tmp_path, name="run"),
+        logger=(TensorBoardLogger if logger == "tensorboard" else CSVLogger)(tmp_path, name="run"),
         callbacks=[curves],
         enable_progress_bar=False,
         enable_model_summary=False,
@@ -126,12 +131,15 @@ def test_training_curves_come_from_the_logged_values(tmp_path: Path, datamodule:
     trainer.fit(model, datamodule=datamodule)
     assert curves.path == Path(trainer.checkpoint_callback.dirpath) / "training_curves.png"
     assert curves.path.read_bytes()[:8] == PNG
-    logged = epoch_curves(trainer.logger.log_dir, ["train/loss_epoch", "val/loss", "val/acc", "train/acc"])
-    assert {tag: [epoch for epoch, _ in points] for tag, points in logged.items()} == {
-        tag: [1, 2, 3] for tag in ("train/loss_epoch", "val/loss", "val/acc", "train/acc")
-    }
-    assert logged["val/acc"][-1][1] == pytest.approx(float(trainer.callback_metrics["val/acc"]))
-    assert logged["train/loss_epoch"][-1][1] == pytest.approx(float(trainer.callback_metrics["train/loss_epoch"]))
+    rows = read_epochs(tmp_path / "run" / "version_0" / "epochs.csv")
+    assert [int(row["epoch"]) for row in rows] == [1, 2, 3]
+    for tag in ("train/loss_epoch", "val/loss", "val/acc", "train/acc"):
+        assert all(row[tag] for row in rows), tag
+    assert float(rows[-1]["val/acc"]) == pytest.approx(float(trainer.callback_metrics["val/acc"]))
+    assert float(rows[-1]["train/loss_epoch"]) == pytest.approx(float(trainer.callback_metrics["train/loss_epoch"]))
+    if logger == "tensorboard":  # the same values TensorBoard got
+        logged = epoch_curves(trainer.logger.log_dir, ["val/acc"])
+        assert [value for _, value in logged["val/acc"]] == pytest.approx([float(row["val/acc"]) for row in rows])
 
 
 def test_test_script_reproduces_the_fits_test_numbers(gru_run: Path, gru_checkpoint: Path, capsys) -> None:

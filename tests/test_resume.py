@@ -17,9 +17,9 @@ from lightning_seq.cli.lightning_cli import fit_main
 from lightning_seq.data.batching import BucketBatchSampler, EpochRandomSampler
 from lightning_seq.data.files import DATA_ENV
 from lightning_seq.data.reuters import CACHE_ENV
-from lightning_seq.reporting.logs import epoch_curves
 
 from .conftest import CONFIGS, REPO_ROOT
+from .helpers.tensorboard_events import epoch_curves
 
 # Small enough for CI, big enough to be real: 3 epochs of 12 batches, dropout on (so the random stream matters).
 RUN = [

@@ -16,7 +16,8 @@ import sqlalchemy
 import yaml
 
 from lightning_seq.cli.lightning_cli import fit_main, resolved_config
-from lightning_seq.tune.tuner import Tuner, main, parse_args
+from lightning_seq.cli.tune import main, parse_args
+from lightning_seq.tune.tuner import Tuner
 
 from .conftest import CONFIGS, REPO_ROOT
 

@@ -3,158 +3,66 @@
 ``python scripts/fit.py ARGS`` is ``lightning-seq fit ARGS``; ``python scripts/test.py --ckpt PATH`` is
 ``lightning-seq test --ckpt_path PATH``, which rebuilds the model (LightningCLI reads its hyperparameters from the
 checkpoint) and the data settings (from the checkpoint's datamodule hyperparameters) without a config.
+
+Everything here is LightningCLI's own hooks and settings; the two methods it has no hook for say so.
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
-import re
 import sys
-import tempfile
 import warnings
-from copy import deepcopy
+from argparse import ArgumentError
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import torch
 import yaml
-from lightning.pytorch import Callback, Trainer
-from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, TQDMProgressBar
-from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
-from lightning.pytorch.loggers import TensorBoardLogger
-from lightning.pytorch.plugins.io import TorchCheckpointIO
-from lightning.pytorch.utilities.exceptions import SIGTERMException
+from jsonargparse import Namespace
+from lightning.pytorch import Callback, LightningModule, Trainer
+from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, ModelSummary, ProgressBar
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
+from lightning.pytorch.utilities.exceptions import MisconfigurationException, SIGTERMException
+from lightning.pytorch.utilities.rank_zero import rank_zero_only
 
+from lightning_seq.cli.aliases import expand_short_flags, option, pop_option
+from lightning_seq.cli.help import DESCRIPTIONS, short_help
+from lightning_seq.cli.known_warnings import expected_library_warnings
+from lightning_seq.cli.parsers import one_line
+from lightning_seq.cli.run_setup import (
+    ensure_writable,
+    logger_configs,
+    place_loggers,
+    refuse_to_overwrite,
+    require_supported_precision,
+    require_visible_accelerator,
+    resolve_last_checkpoint,
+)
 from lightning_seq.constraints import plain_number
 from lightning_seq.data.datamodule import ReutersDataModule
-from lightning_seq.errors import USAGE_ERROR, BadValue, MissingFile, NotWritable, report_user_errors
-from lightning_seq.inference.loading import load_datamodule_settings, read_checkpoint
+from lightning_seq.errors import BadCheckpoint, BadValue, report_user_errors
+from lightning_seq.inference.loading import data_settings, load_datamodule_settings, read_checkpoint
 from lightning_seq.recipes.presets import SEED_RECIPE
-from lightning_seq.training.callbacks import EpochTimer, TestReport, TrainingCurves
+from lightning_seq.reporting.run_summary import write_run_report
+from lightning_seq.training.callbacks import EpochTimer, TestReport, TokenThroughput, TrainingCurves
 from lightning_seq.training.checkpointing import AtomicCheckpointIO
-from lightning_seq.training.console import EpochLog, EpochProgressBar, ModelTable, OneBasedCheckpoint, quiet_start
-from lightning_seq.training.module import SequenceClassifier
+from lightning_seq.training.console import EpochLog, EpochProgressBar, OneBasedCheckpoint
+from lightning_seq.training.module import SequenceClassifier, architecture_mismatch
+from lightning_seq.training.run_directory import run_directory
 from lightning_seq.training.shutdown import SIGTERM_EXIT, end_stuck_process_on_sigterm
 
-# Short aliases for the settings people change most; each expands in place to its full key,
-# so it overrides a --config given before it and is overridden by one given after it.
-SHORT_FLAGS = {
-    "--cell": "--model.cell",
-    "--bidirectional": "--model.bidirectional",
-    "--hidden_size": "--model.hidden_size",
-    "--num_layers": "--model.num_layers",
-    "--accelerator": "--trainer.accelerator",
-    "--devices": "--trainer.devices",
-    "--strategy": "--trainer.strategy",
-    "--precision": "--trainer.precision",
-    "--max_epochs": "--trainer.max_epochs",
-    "--batch_size": "--data.batch_size",
-    "--data_dir": "--data.data_dir",
-}
-_SWITCHES = {"--bidirectional"}  # may be given without a value, meaning true
-# scripts/test.py's names: `--ckpt PATH` is the test's --ckpt_path (`--out DIR` is read by checkpoint_defaults).
-EVALUATION_FLAGS = {"--ckpt": "--ckpt_path"}
-EVALUATED_WITH = ("--accelerator", "--precision", "--batch_size", "--data_dir")  # the short flags that matter there
 TENSORBOARD_LOGGER = "lightning.pytorch.loggers.TensorBoardLogger"
-
-DESCRIPTIONS = {
-    "fit": "Train a recurrent classifier on Reuters newswire topics, then test its best checkpoint.",
-    "validate": "Validate a checkpoint on the held-out 20 % of Keras's training split.",
-    "test": "Test a checkpoint on Keras's test split; write its per-topic report and figures.",
-}
-EXAMPLES = {
-    "fit": "python scripts/fit.py --config configs/gru.yaml --cell lstm --bidirectional --max_epochs 3",
-    "validate": "lightning-seq validate --ckpt_path lightning_logs/gru/version_0/checkpoints/last.ckpt",
-    "test": "python scripts/test.py --ckpt lightning_logs/gru/version_0/checkpoints/last.ckpt",
-}
-
-# The settings people change most after the short flags, for the short --help.
-COMMON_KEYS = {
-    "fit": {
-        "--config FILE": "a YAML preset or overlay (configs/*.yaml); repeatable, later arguments win",
-        "--ckpt_path PATH|last": "resume a run: a checkpoint file, or the newest last.ckpt of this config's runs",
-        "--seed_everything N": "the seed of weights, shuffling and dropout (default 42)",
-        "--model.embedding_dim N": "word-vector width",
-        "--model.dropout P": "dropout between layers and before the head, in [0, 1)",
-        "--model.pooling NAME": "last | mean | max | attention",
-        "--model.optimizer.init_args.lr LR": "learning rate (--model.optimizer CLASS picks another optimizer)",
-        "--data.num_words N": "vocabulary: the N - 3 most frequent words (null: all)",
-        "--data.maxlen N": "cut each newswire to its last N tokens",
-        "--trainer.limit_train_batches N": "train on N batches per epoch (a quick try)",
-    },
-    "evaluate": {
-        "--ckpt_path PATH (--ckpt)": "a checkpoint scripts/fit.py wrote: model and data settings come from it",
-        "--out DIR": "where the report, figures and metrics go (default <run>/evaluation/<checkpoint name>/)",
-        "--config FILE": "settings to use instead of the checkpoint's (e.g. another data split)",
-    },
-}
-COMMON_FLAGS = {
-    "--print_config": "print the full configuration and exit",
-    "--help_all": "every option (Trainer, logger, callbacks: several hundred lines)",
-}
+# Data settings that decide what the batches hold: a resumed fit must have the checkpoint's.
+BATCH_SETTINGS = ("num_words", "skip_top", "maxlen", "truncating", "val_split", "val_seed", "seed", "batch_size")
 
 
-def short_help(subcommand: str = "fit") -> str:
-    """``--help``: the short flags and the common keys, in a screen; ``--help_all`` has everything."""
-    common = {**COMMON_KEYS["fit" if subcommand == "fit" else "evaluate"], **COMMON_FLAGS}
-    flags = SHORT_FLAGS if subcommand == "fit" else {**EVALUATION_FLAGS, **{k: SHORT_FLAGS[k] for k in EVALUATED_WITH}}
-    width = max(map(len, [*flags, *common])) + 2
-    door = "python scripts/fit.py" if subcommand == "fit" else f"lightning-seq {subcommand}"
-    lines = [
-        f"usage: {door} [--config FILE ...] [--short_flag VALUE ...] [--section.key VALUE ...]",
-        "",
-        DESCRIPTIONS[subcommand],
-        "",
-        "short flags (each expands in place to its full key):",
-        *(f"  {short:<{width}}= {full}" for short, full in flags.items()),
-        "",
-        "common keys:",
-        *(f"  {key:<{width}}{what}" for key, what in common.items()),
-        "",
-        f"Example: {EXAMPLES[subcommand]}",
-        "Subcommands: lightning-seq fit | validate | test | predict | export | tune | compare | benchmark",
-    ]
-    return "\n".join(lines)
+class RunConfig(SaveConfigCallback):
+    """``config.yaml`` in the run's directory, which for MLflow is not ``Trainer.log_dir`` (the whole store)."""
 
-
-def expand_short_flags(args: list[str], subcommand: str = "fit") -> list[str]:
-    """Rewrite ``--cell lstm`` to ``--model.cell lstm`` (and so on), keeping the order of ``args``."""
-    aliases = SHORT_FLAGS if subcommand == "fit" else {**SHORT_FLAGS, **EVALUATION_FLAGS}
-    expanded = []
-    for position, arg in enumerate(args):
-        name, equals, value = arg.partition("=")
-        if name not in aliases:
-            expanded.append(arg)
-            continue
-        expanded.append(aliases[name] + equals + value)
-        following = args[position + 1] if position + 1 < len(args) else "-"
-        if name in _SWITCHES and not equals and following.startswith("-"):
-            expanded.append("true")
-    return expanded
-
-
-class OneLineErrorParser(LightningArgumentParser):
-    """A bad option or value is answered with one line that names it, not the whole usage block first."""
-
-    def error(self, message: str, ex: Exception | None = None) -> NoReturn:
-        if not self.exit_on_error:  # a parser used inside another (subcommands, nested configs) reports upwards
-            super().error(message, ex)
-        sys.stderr.write(f"error: {_one_line(message)} (see --help)\n")
-        self.exit(USAGE_ERROR)
-
-
-def _one_line(message: str) -> str:
-    """jsonargparse's multi-line report as one line: ``--data.batch_size 0: must satisfy batch_size>0``."""
-    key = re.search(r'Parser key "([^"]+)"', message)
-    restriction = re.search(r"does not conform to restriction (.+)", message)
-    given = re.search(r"Given value: (.+)", message) or re.search(r"Not of type \w+: (.+?) does not conform", message)
-    if key and restriction and given:
-        name = key.group(1).rsplit(".", 1)[-1]
-        rule = re.sub(r"\bv\b", name, restriction.group(1).strip())
-        return f"--{key.group(1)} {given.group(1).strip()}: must satisfy {rule}"
-    return " ".join(line.strip() for line in message.splitlines() if line.strip())
+    def save_config(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        path = run_directory(trainer) / self.config_filename
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.parser.save(self.config, path, skip_unset=False, overwrite=self.overwrite, multifile=self.multifile)
 
 
 class SeqCLI(LightningCLI):
@@ -163,8 +71,8 @@ class SeqCLI(LightningCLI):
 
     @staticmethod
     def subcommands() -> dict[str, set[str]]:
-        # LightningCLI's `predict` runs predict_step over a datamodule split; here `predict` means topics for
-        # raw text (lightning_seq.inference.predictor), so the console entry point routes that name there instead.
+        # No setting removes a subcommand. Here `predict` means topics for raw text (lightning_seq.cli.predict),
+        # not predict_step over a datamodule split, so the console entry point routes that name there instead.
         return {name: skip for name, skip in LightningCLI.subcommands().items() if name != "predict"}
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
@@ -195,13 +103,16 @@ class SeqCLI(LightningCLI):
                 "step_checkpoint.enable_version_counter": False,  # a resumed run overwrites its own last.ckpt
             }
         )
-        parser.add_lightning_class_args(ModelTable, "summary")
-        parser.set_defaults({"summary.max_depth": 2})  # embedding, encoder and head with their parameter counts
+        # The model table: Lightning's ModelSummary, deep enough to show embedding, encoder and head. Passing one
+        # is how Lightning's docs set the depth; enable_model_summary only adds a default one (which would log that
+        # it skips itself). --summary.max_depth 0 hides the table.
+        parser.add_lightning_class_args(ModelSummary, "summary")
+        parser.set_defaults({"summary.max_depth": 2, "trainer.enable_model_summary": False})
         parser.add_lightning_class_args(EpochTimer, "epoch_timer")
+        parser.add_lightning_class_args(TokenThroughput, "throughput")  # samples/s and real tokens/s per step
         parser.add_lightning_class_args(EpochLog, "epoch_log")  # one line per epoch, as Keras prints
-        parser.add_lightning_class_args(LearningRateMonitor, "lr_monitor")  # the lr curve in TensorBoard
         parser.add_lightning_class_args(TestReport, "test_report")  # per-topic report + figures after the test
-        parser.add_lightning_class_args(TrainingCurves, "training_curves")  # PNG next to the checkpoints
+        parser.add_lightning_class_args(TrainingCurves, "training_curves")  # epochs.csv and the curves' PNG
         parser.add_argument(
             "--test_after_fit",
             type=bool,
@@ -211,11 +122,21 @@ class SeqCLI(LightningCLI):
         )
 
     def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
+        # LightningCLI has no hook between parsing and reading --ckpt_path's hyperparameters into the model's
+        # settings: `last` must become a file, and a checkpoint of another model be refused, before that happens.
         super().parse_arguments(parser, args)
-        # Given a checkpoint file, LightningCLI next replaces the model's settings by the checkpoint's. That is
-        # what validate/test want; a resumed fit keeps the settings it was given, and a checkpoint that does not
-        # fit them is refused by name (SequenceClassifier.check_checkpoint) instead of silently winning.
-        self._fit_model_as_given = deepcopy(self.config.fit.model) if self.config.subcommand == "fit" else None
+        if self.config.get("subcommand") != "fit":
+            return
+        config = self.config.fit
+        place_loggers(config)
+        if config.get("ckpt_path") == "last":
+            resolve_last_checkpoint(config)
+        if config.get("ckpt_path"):
+            saved = read_checkpoint(config.ckpt_path)["hyper_parameters"]
+            mismatch = architecture_mismatch(saved, config.model)
+            if mismatch:
+                raise BadCheckpoint(mismatch)
+            check_batch_settings(data_settings(config.ckpt_path), config.data)
 
     @property
     def run_config(self) -> Any:
@@ -224,57 +145,42 @@ class SeqCLI(LightningCLI):
 
     def before_instantiate_classes(self) -> None:
         config = self.run_config
-        if self._fit_model_as_given is not None:
-            config.model = self._fit_model_as_given
         for key, value in config.items():  # restricted numbers (PositiveInt, ...) -> plain, for checkpoints
             if plain_number(value) is not value:
                 config[key] = plain_number(value)
-        require_visible_accelerator(config.trainer.get("accelerator"))
-        name_run_after_model(config)
-        if config.get("ckpt_path") == "last" and self.subcommand == "fit":
-            resolve_last_checkpoint(config)
-
-    def instantiate_trainer(self, **kwargs: Any) -> Trainer:
-        trainer = super().instantiate_trainer(**kwargs)
-        for position, callback in enumerate(trainer.callbacks):
-            if type(callback) is TQDMProgressBar:  # Lightning's default bar, not one the user configured
-                trainer.callbacks[position] = EpochProgressBar(callback.refresh_rate)
-        if self.subcommand != "fit":  # checkpoints are written while fitting; testing one would reload their state
-            trainer.callbacks = [cb for cb in trainer.callbacks if not isinstance(cb, ModelCheckpoint)]
-        if not trainer.loggers:  # --trainer.logger false: nothing to draw the learning rate in
-            trainer.callbacks = [cb for cb in trainer.callbacks if not isinstance(cb, LearningRateMonitor)]
-        if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:  # Lightning's default, not the user's own
-            trainer.strategy.checkpoint_io = AtomicCheckpointIO()
-        if str(trainer.precision) != str(self.run_config.trainer.precision):
-            # e.g. 16-mixed on a CPU runs bf16-mixed (Lightning says so): config.yaml records what ran
-            self.run_config.trainer.precision = trainer.precision
-        return trainer
-
-    def _default_weights_only(self) -> None:
-        # Checkpoints hold tensors and plain values only: loading one never unpickles arbitrary objects.
-        if self.config_init[self.subcommand].get("weights_only") is None:
-            self.config_init[self.subcommand]["weights_only"] = True
-
-    def before_fit(self) -> None:
-        self._default_weights_only()
-        ckpt_path = self.config_init.fit.ckpt_path
-        if ckpt_path:  # refuse an unusable checkpoint before the run's directory is touched (config.yaml included)
-            self.model.check_checkpoint(read_checkpoint(ckpt_path))
-        self._created = None
-        if self.trainer.is_global_zero:  # other DDP ranks would pick their own version number before the group exists
-            self._created = ensure_writable(Path(self.trainer.log_dir or self.trainer.default_root_dir))
+        trainer = config.trainer
+        require_visible_accelerator(trainer.get("accelerator"))
+        require_supported_precision(trainer.get("accelerator"), trainer.get("precision"))
+        if config.get("weights_only") is None:
+            config.weights_only = True  # checkpoints hold tensors and plain values: loading never unpickles code
+        if trainer.get("enable_progress_bar") is None:  # a terminal gets a bar; a pipe or a log file gets the lines
+            trainer.enable_progress_bar = sys.stderr.isatty()
+        if trainer.get("plugins") is None:
+            trainer.plugins = [_class_config(AtomicCheckpointIO)]  # checkpoint files complete or absent
+        added = [EpochProgressBar] if trainer.enable_progress_bar else []
+        added += [LearningRateMonitor] if logger_configs(config) and self.subcommand == "fit" else []
+        trainer.callbacks = _with_callbacks(trainer.get("callbacks"), added)
 
     def fit(self, **kwargs: Any) -> None:
+        # The subcommand's method (LightningCLI calls `self.fit` when it exists): a run that failed before writing
+        # anything leaves no empty version_N behind.
         try:
             self.trainer.fit(**kwargs)
         except BaseException:
             created = self._created
             if created is not None and created.is_dir() and not any(created.iterdir()):
-                created.rmdir()  # a run that failed before writing anything leaves no empty version_N behind
+                created.rmdir()
             raise
 
+    def before_fit(self) -> None:
+        self._created = None
+        if self.trainer.is_global_zero:  # other DDP ranks start once rank zero has begun writing
+            directory = run_directory(self.trainer)
+            refuse_to_overwrite(directory, self.config_init.fit.ckpt_path)
+            self._created = ensure_writable(directory)
+
     def after_fit(self) -> None:
-        """Test the best checkpoint; write ``test_metrics.json`` and ``run_summary.json`` to the run's log dir."""
+        """Test the best checkpoint; write ``test_metrics.json`` and ``run_summary.json`` to the run's directory."""
         trainer = self.trainer
         best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
         self.metrics = {}
@@ -287,29 +193,23 @@ class SeqCLI(LightningCLI):
             self.metrics = trainer.test(
                 self.model, datamodule=self.datamodule, ckpt_path=best or None, weights_only=True, verbose=False
             )[0]
-        log_dir = Path(trainer.log_dir or trainer.default_root_dir)  # every rank: under DDP log_dir is a broadcast
         if trainer.is_global_zero:
-            write_run_report(trainer, log_dir, self.metrics, best)
+            write_run_report(trainer, run_directory(trainer), self.metrics, best)
         if torch.distributed.is_available() and torch.distributed.is_initialized():
             # Lightning leaves the process group alive; its gloo threads can abort the interpreter at exit
             # ("terminate called without an active exception") unless the group is destroyed first.
             torch.distributed.barrier()
             torch.distributed.destroy_process_group()
 
-    def before_validate(self) -> None:
-        self._default_weights_only()
-
     def validate(self, **kwargs: Any) -> None:
-        self.metrics = self.trainer.validate(**{**kwargs, "verbose": False})[0]  # printed rounded below
+        # The subcommand's method: keeps the metrics, printed rounded below instead of Lightning's table.
+        self.metrics = self.trainer.validate(**{**kwargs, "verbose": False})[0]
 
     def after_validate(self) -> None:
         self._write_metrics("validation_metrics.json")
 
-    def before_test(self) -> None:
-        self._default_weights_only()
-
     def test(self, **kwargs: Any) -> None:
-        self.metrics = self.trainer.test(**{**kwargs, "verbose": False})[0]  # printed rounded below
+        self.metrics = self.trainer.test(**{**kwargs, "verbose": False})[0]
 
     def after_test(self) -> None:
         report = next((cb.report for cb in self.trainer.callbacks if isinstance(cb, TestReport)), None)
@@ -320,12 +220,45 @@ class SeqCLI(LightningCLI):
         self._write_metrics("test_metrics.json")
 
     def _write_metrics(self, name: str) -> None:
-        log_dir = Path(self.trainer.log_dir or self.trainer.default_root_dir)
         if not self.trainer.is_global_zero:
             return
-        log_dir.mkdir(parents=True, exist_ok=True)
-        (log_dir / name).write_text(json.dumps(self.metrics, indent=2) + "\n")
-        print(f"{rounded(self.metrics)} (written to {log_dir / name}; tensorboard --logdir {log_dir})", flush=True)
+        directory = run_directory(self.trainer)
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / name).write_text(json.dumps(self.metrics, indent=2) + "\n")
+        print(f"{rounded(self.metrics)} (written to {directory / name})", flush=True)
+
+
+def _class_config(cls: type, **init_args: Any) -> Namespace:
+    return Namespace(class_path=f"{cls.__module__}.{cls.__qualname__}", init_args=Namespace(**init_args))
+
+
+def _with_callbacks(configured: Any, added: list[type[Callback]]) -> list[Any]:
+    """The configured trainer callbacks plus one of each ``added`` class that is not configured already."""
+    callbacks = list(configured) if isinstance(configured, list) else [] if configured is None else [configured]
+    present = {str(getattr(item, "class_path", "")) for item in callbacks}
+    for cls in added:
+        kind = ProgressBar if issubclass(cls, ProgressBar) else cls  # the user's own progress bar wins
+        if not any(_is_subclass(path, kind) for path in present):
+            callbacks.append(_class_config(cls))
+    return callbacks
+
+
+def _is_subclass(class_path: str, kind: type) -> bool:
+    module, _, name = class_path.rpartition(".")
+    found = getattr(sys.modules.get(module), name, None)
+    return isinstance(found, type) and issubclass(found, kind)
+
+
+def check_batch_settings(saved: dict[str, Any], configured: Any) -> None:
+    """A resumed fit must draw the same batches: refuse settings that change them instead of mixing two runs."""
+    differ = [key for key in BATCH_SETTINGS if key in saved and plain_number(configured.get(key)) != saved[key]]
+    if differ:
+        theirs = ", ".join(f"data.{key}={saved[key]!r}" for key in differ)
+        ours = ", ".join(f"data.{key}={plain_number(configured.get(key))!r}" for key in differ)
+        raise BadCheckpoint(
+            f"the checkpoint was trained with {theirs}, but this run has {ours}: resuming would continue on other "
+            "batches; resume with the checkpoint's data settings (its run's config.yaml), or start a new run"
+        )
 
 
 @report_user_errors
@@ -340,12 +273,13 @@ def main(args: list[str] | None = None, command: str = "fit") -> dict[str, float
     try:
         return run(args, command).metrics
     except SIGTERMException:  # Lightning's graceful stop between batches
-        print("Stopped by SIGTERM; continue with the same command and --ckpt_path last", file=sys.stderr)
+        if rank_zero_only.rank == 0:
+            print("Stopped by SIGTERM; continue with the same command and --ckpt_path last", file=sys.stderr)
         raise SystemExit(SIGTERM_EXIT) from None
 
 
 def fit_main(args: list[str] | None = None) -> dict[str, float]:
-    """Fit, test the best checkpoint, write ``test_metrics.json`` to the run's log dir; returns the test metrics.
+    """Fit, test the best checkpoint, write ``test_metrics.json`` to the run's directory; returns the test metrics.
 
     Raises :class:`~lightning_seq.errors.UserError` for bad settings and files (:func:`main` prints them).
     """
@@ -357,14 +291,12 @@ def run(args: list[str] | None = None, command: str = "fit", callbacks: list[Cal
 
     ``callbacks`` join the configured ones (e.g. the tuner's pruning callback, which holds a live trial).
     """
-    warnings.filterwarnings("ignore", ".*does not have many workers.*")  # the data is an in-memory tensor
-    quiet_start()
-    # The module logs epoch values that torchmetrics already gathered from every rank; Lightning cannot know.
-    warnings.filterwarnings("ignore", ".*when logging on epoch level in distributed setting.*")
-    # The front doors hand LightningCLI their own command line, short flags expanded, as `args`.
-    warnings.filterwarnings("ignore", ".*not recommended to provide both args and command line arguments.*")
-    # Testing a checkpoint needs none of the checkpoint callbacks whose state it carries.
-    warnings.filterwarnings("ignore", ".*callbacks used to create the checkpoint need to be provided.*")
+    subcommand, argv = _command_line(args, command)
+    with expected_library_warnings():
+        return _build(SeqCLI, subcommand, argv, callbacks)
+
+
+def _command_line(args: list[str] | None, command: str) -> tuple[str, list[str]]:
     argv = list(sys.argv[1:] if args is None else args)
     subcommand = argv.pop(0) if argv and argv[0] in SeqCLI.subcommands() else command
     argv = expand_short_flags(argv, subcommand)
@@ -372,35 +304,57 @@ def run(args: list[str] | None = None, command: str = "fit", callbacks: list[Cal
         print(short_help(subcommand))
         raise SystemExit(0)
     argv = ["--help" if arg == "--help_all" else arg for arg in argv]
-    argv = checkpoint_defaults(argv, subcommand)
-    return SeqCLI(
-        SequenceClassifier,
-        ReutersDataModule,
-        auto_configure_optimizers=False,  # the model takes its optimizer as an argument (model.optimizer)
-        seed_everything_default=42,
-        parser_class=OneLineErrorParser,
-        parser_kwargs={subcommand: {"description": DESCRIPTIONS[subcommand]}},
-        args=[subcommand, *argv],
-        trainer_defaults={"callbacks": callbacks} if callbacks else None,
-        save_config_kwargs={"overwrite": True},  # a resumed run writes its config into the same directory
-    )
+    return subcommand, checkpoint_defaults(argv, subcommand)
+
+
+def _build(cli_class: type[SeqCLI], subcommand: str, argv: list[str], callbacks: list[Callback] | None) -> SeqCLI:
+    """The CLI, its parsers raising typed errors (one line each) instead of printing usage and exiting."""
+    try:
+        return cli_class(
+            SequenceClassifier,
+            ReutersDataModule,
+            save_config_callback=RunConfig,
+            save_config_kwargs={"overwrite": True, "save_to_log_dir": False},  # refuse_to_overwrite guards runs
+            auto_configure_optimizers=False,  # the model takes its optimizer as an argument (model.optimizer)
+            seed_everything_default=42,
+            parser_kwargs={
+                "exit_on_error": False,
+                subcommand: {"description": DESCRIPTIONS[subcommand], "exit_on_error": False},
+            },
+            args=[subcommand, *argv],
+            trainer_defaults={"callbacks": callbacks} if callbacks else None,
+        )
+    except ArgumentError as error:
+        raise BadValue(f"{one_line(str(error))} (see --help)") from None
+    except MisconfigurationException as error:  # Lightning's own type for a setting it cannot use
+        raise BadValue(one_line(str(error))) from None
+
+
+class _Parsed(Exception):
+    def __init__(self, config: dict[str, Any]) -> None:
+        super().__init__("parsed")
+        self.config = config
+
+
+class _ParseOnly(SeqCLI):
+    def before_instantiate_classes(self) -> None:
+        # LightningCLI has no parse-only mode: stop once the configuration is complete, before anything is built.
+        raise _Parsed(yaml.safe_load(self.parser.dump(self.config, skip_link_targets=False))["fit"])
 
 
 def resolved_config(args: list[str]) -> dict[str, Any]:
-    """The fit configuration ``args`` resolve to (LightningCLI's ``--print_config``), without building anything.
+    """The fit configuration ``args`` resolve to, without building anything.
 
     Raises :class:`~lightning_seq.errors.BadValue` with the parser's one-line message for an unknown key or a
     value out of range.
     """
-    printed, errors = io.StringIO(), io.StringIO()
+    subcommand, argv = _command_line(["fit", *args], "fit")
     try:
-        with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(errors):
-            run([*args, "--print_config"], "fit")
-    except SystemExit as exit_:
-        if exit_.code not in (0, None):
-            lines = [line for line in errors.getvalue().splitlines() if line.startswith("error: ")] or ["?"]
-            raise BadValue(lines[-1].removeprefix("error: ").removesuffix(" (see --help)")) from None
-    return yaml.safe_load(printed.getvalue())
+        with expected_library_warnings():
+            _build(_ParseOnly, subcommand, argv, None)
+    except _Parsed as parsed:
+        return parsed.config
+    raise AssertionError("the parse-only CLI returned without its configuration")
 
 
 def checkpoint_defaults(argv: list[str], subcommand: str) -> list[str]:
@@ -411,7 +365,7 @@ def checkpoint_defaults(argv: list[str], subcommand: str) -> list[str]:
     of their own, so that ``--config`` and flags given after them still win.
     """
     argv, out = pop_option(argv, "--out")
-    ckpt_path = _option(argv, "--ckpt_path")
+    ckpt_path = option(argv, "--ckpt_path")
     if out is not None and (subcommand == "fit" or not ckpt_path):
         raise BadValue(f"--out {out}: only `test` or `validate` with --ckpt_path writes there")
     if not ckpt_path or (subcommand == "fit" and ckpt_path == "last"):
@@ -438,31 +392,6 @@ def default_out(checkpoint: Path) -> Path:
     return run_dir / "evaluation" / checkpoint.stem
 
 
-def _option(argv: list[str], name: str) -> str | None:
-    """The last value given to ``name`` (``--name VALUE`` or ``--name=VALUE``), else None."""
-    value = None
-    for position, arg in enumerate(argv):
-        if arg == name and position + 1 < len(argv):
-            value = argv[position + 1]
-        elif arg.startswith(name + "="):
-            value = arg.partition("=")[2]
-    return value
-
-
-def pop_option(argv: list[str], name: str) -> tuple[list[str], str | None]:
-    """``argv`` without ``name`` and its value (either spelling), and that value (the last one given)."""
-    value = _option(argv, name)
-    kept, skip = [], False
-    for arg in argv:
-        if skip:
-            skip = False
-        elif arg == name:
-            skip = True
-        elif not arg.startswith(name + "="):
-            kept.append(arg)
-    return kept, value
-
-
 def rounded(metrics: dict[str, float]) -> str:
     """``test acc 0.7391 - test f1_macro 0.4167``: metrics at 4 decimals, for the console."""
     return " - ".join(f"{key.replace('/', ' ')} {value:.4f}" for key, value in metrics.items())
@@ -480,107 +409,3 @@ def recipe_defaults(path: Path) -> dict[str, Any]:
         return {prefix.rstrip("."): value}
 
     return flatten("", yaml.safe_load(path.read_text()))
-
-
-def name_run_after_model(config: Any) -> None:
-    """Runs without a name of their own (flags alone: ``--cell lstm --bidirectional``) log under ``bilstm/``."""
-    init = _logger_init_args(config)
-    if init is not None and init.get("name") in (None, "lightning_logs"):  # TensorBoardLogger's default
-        init["name"] = ("bi" if config.model.get("bidirectional") else "") + str(config.model.get("cell"))
-
-
-def _logger_init_args(config: Any) -> Any:
-    """The configured logger's ``init_args`` (a namespace to edit in place), or None for no or a bare logger."""
-    logger = config.trainer.get("logger")
-    return logger.get("init_args") if hasattr(logger, "get") else None
-
-
-def require_visible_accelerator(accelerator: Any) -> None:
-    """``--accelerator gpu`` (or ``cuda``) on a machine where torch sees no CUDA device: say so before building."""
-    if str(accelerator).lower() not in ("gpu", "cuda") or torch.cuda.is_available():
-        return
-    build = f"torch {torch.__version__}" + ("" if torch.version.cuda else ", a CPU-only build")
-    raise BadValue(
-        f"--accelerator {accelerator}: no CUDA device is visible ({build}); use --accelerator cpu (or auto), "
-        "or install a CUDA build of torch on a machine with an NVIDIA GPU"
-    )
-
-
-def ensure_writable(directory: Path) -> Path | None:
-    """Fail before training, not after an hour of it, when the run's logs and checkpoints cannot be written.
-
-    Returns the directory if this call created it (so that a run failing before it writes anything can remove it).
-    """
-    created = None if directory.exists() else directory
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=directory):
-            pass
-    except OSError as error:
-        raise NotWritable(
-            f"cannot write the run's logs and checkpoints to {directory} ({error.strerror or error}); choose a "
-            "writable --trainer.logger.init_args.save_dir (or --trainer.default_root_dir), or fix its permissions"
-        ) from error
-    return created
-
-
-def resolve_last_checkpoint(config: Any) -> Path:
-    """``--ckpt_path last``: the newest ``last.ckpt`` under the TensorBoard logger's ``<save_dir>/<name>/``.
-
-    The logger's ``version`` is set to that run's, so the resumed run continues its logs and checkpoints.
-    """
-    init = _logger_init_args(config)
-    if init is None or "save_dir" not in init:
-        raise BadValue(
-            "--ckpt_path last needs a TensorBoardLogger with save_dir and name in the config (as configs/*.yaml "
-            "have); otherwise pass the checkpoint file itself"
-        )
-    runs = Path(init["save_dir"]) / (init.get("name") or "lightning_logs")
-    candidates = sorted(runs.glob("*/checkpoints/last.ckpt"), key=lambda path: path.stat().st_mtime)
-    if not candidates:
-        raise MissingFile(f"--ckpt_path last: no {runs}/*/checkpoints/last.ckpt to resume from")
-    last = candidates[-1]
-    init["version"] = last.parent.parent.name
-    config.ckpt_path = str(last)
-    print(f"Resuming from {last}")
-    return last
-
-
-def log_hparams_with_results(trainer: Trainer, summary: dict[str, Any]) -> None:
-    """TensorBoard's HParams view: this run's settings beside its best validation and its test results."""
-    results = {"hp/best_val_acc": summary["best_val_acc"], "hp/epochs": summary["epochs"]}
-    results |= {f"hp/{key}": value for key, value in (summary["test"] or {}).items()}
-    results = {key: value for key, value in results.items() if value is not None}
-    settings = dict(trainer.lightning_module.hparams)
-    if trainer.datamodule is not None:
-        settings |= {f"data/{key}": value for key, value in trainer.datamodule.hparams.items()}
-    plain = {key: value for key, value in settings.items() if isinstance(value, int | float | str | bool)}
-    for logger in trainer.loggers:
-        if isinstance(logger, TensorBoardLogger):
-            logger.log_hyperparams(plain, results)
-            logger.save()
-
-
-def write_run_report(trainer: Trainer, log_dir: Path, metrics: dict[str, float], best_checkpoint: str) -> Path:
-    """``test_metrics.json`` (the test metrics) and ``run_summary.json`` (what a results table needs)."""
-    log_dir.mkdir(parents=True, exist_ok=True)
-    if metrics:
-        (log_dir / "test_metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    timer = next((cb for cb in trainer.callbacks if isinstance(cb, EpochTimer)), None)
-    seconds = timer.epoch_seconds if timer else []
-    score = trainer.checkpoint_callback.best_model_score if trainer.checkpoint_callback else None
-    summary: dict[str, Any] = {
-        "best_checkpoint": best_checkpoint or None,
-        "best_val_acc": float(score) if score is not None else None,
-        "epochs": trainer.current_epoch,  # all completed epochs, a resumed run's earlier ones included
-        "seconds_per_epoch": sum(seconds) / len(seconds) if seconds else None,  # epochs run by this process
-        "parameters": sum(p.numel() for p in trainer.lightning_module.parameters()),
-        "test": metrics or None,  # None: --test_after_fit false
-    }
-    (log_dir / "run_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    log_hparams_with_results(trainer, summary)
-    if not metrics:
-        return log_dir
-    rounded = " - ".join(f"{key.removeprefix('test/')} {value:.4f}" for key, value in metrics.items())
-    print(f"Test metrics: {rounded} (written to {log_dir / 'test_metrics.json'})", flush=True)
-    return log_dir

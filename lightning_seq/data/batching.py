@@ -89,6 +89,8 @@ class BucketBatchSampler(BatchSampler):
         bucket_batches: Batches per sorted chunk: more means less padding and less randomness.
         shuffle: Shuffle the batch order (drawn from torch's global RNG, like ``RandomSampler``).
         sort_by_length: Sort each chunk by length (bucketing); ``False`` batches in the sampler's order.
+        order_seed: With ``shuffle``, draw the batch order from this seed instead, the same every epoch: evaluation
+            batches come mixed in length, so that ``limit_val_batches`` scores a fair sample, not the shortest wires.
     """
 
     def __init__(
@@ -100,6 +102,7 @@ class BucketBatchSampler(BatchSampler):
         bucket_batches: int = 50,
         shuffle: bool = True,
         sort_by_length: bool = True,
+        order_seed: int | None = None,
     ) -> None:
         super().__init__(sampler, batch_size, drop_last)
         if bucket_batches < 1:
@@ -108,6 +111,7 @@ class BucketBatchSampler(BatchSampler):
         self.bucket_batches = bucket_batches
         self.shuffle = shuffle
         self.sort_by_length = sort_by_length
+        self.order_seed = order_seed
         self._epoch_batches: list[Tensor] = []  # the current epoch's batches, in serving order
         self._served = 0  # batches of the current epoch handed out, by this process or the one it resumes
         self._resume: dict | None = None
@@ -166,7 +170,10 @@ class BucketBatchSampler(BatchSampler):
         if self.drop_last and batches and len(batches[-1]) < self.batch_size:
             batches.pop()  # only the last chunk can end short: chunks are whole batches
         if self.shuffle:
-            generator = torch.Generator().manual_seed(int(torch.empty((), dtype=torch.int64).random_().item()))
+            seed = self.order_seed
+            if seed is None:
+                seed = int(torch.empty((), dtype=torch.int64).random_().item())
+            generator = torch.Generator().manual_seed(seed)
             batches = [batches[position] for position in torch.randperm(len(batches), generator=generator).tolist()]
         return batches
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from typing import Literal
 
 import lightning as L
@@ -29,17 +28,15 @@ class ReutersDataModule(L.LightningDataModule):
 
     Args:
         data_dir: Directory holding ``reuters.npz`` and ``reuters_word_index.json``; defaults to
-            ``$LIGHTNING_SEQ_DATA``, else ``~/.cache/lightning_seq/data``. Missing files are downloaded there.
+            ``$LIGHTNING_SEQ_DATA``, else the user cache's ``data/`` (``~/.cache/lightning_seq/data`` on Linux).
+            Missing files are downloaded there.
         cache_dir: Where the pickle-free cache is written; defaults to ``$LIGHTNING_SEQ_CACHE``,
-            else ``~/.cache/lightning_seq``.
+            else the user cache (``~/.cache/lightning_seq`` on Linux).
         download: Download missing files; switch off to fail fast when offline.
         num_words: Keep the ``num_words - 3`` most frequent words, the rest become OOV (id 2).
             ``None`` keeps all 30,979 words.
         skip_top: Map ids below this to OOV (Keras semantics: it also applies to the start token).
         maxlen: Width every sequence is padded or truncated to.
-        padding: No longer used: batches hold each newswire's tokens first, then padding (the model reads
-            each sequence over its own tokens, so the side never changed a result). Accepted, with a
-            warning, so that older configs still run.
         truncating: Side tokens are cut from when too long (Keras default ``pre``: keep the last ``maxlen``).
         val_split: Fraction of the 8,982 training items held out for validation, drawn with ``val_seed``.
         val_seed: Seed of the validation draw; independent of the training seed.
@@ -60,7 +57,6 @@ class ReutersDataModule(L.LightningDataModule):
         num_words: VocabularyWords | None = None,
         skip_top: NonNegativeInt = 0,
         maxlen: PositiveInt = 200,
-        padding: Side | None = None,
         truncating: Side = "pre",
         val_split: Fraction = 0.2,
         val_seed: int = 0,
@@ -73,13 +69,6 @@ class ReutersDataModule(L.LightningDataModule):
     ) -> None:
         super().__init__()
         check_ranges(ReutersDataModule.__init__, locals())
-        if padding is not None:
-            warnings.warn(
-                f"data.padding ({padding!r}) is no longer used: batches hold each newswire's tokens first and padding "
-                "after, and the model reads every sequence over its own tokens; remove it from the config",
-                FutureWarning,
-                stacklevel=2,
-            )
         self.save_hyperparameters()
         self.datasets: dict[str, PaddedDataset] = {}
         self._word_index: dict[str, int] | None = None
@@ -181,8 +170,9 @@ class ReutersDataModule(L.LightningDataModule):
             return self._train_loader
         if not (hp.bucketing and bucket):
             return DataLoader(dataset, batch_size=hp.batch_size, shuffle=False, **common)
+        # Bucketed, in a fixed mixed order: a length-sorted split would put only the shortest wires first.
         batches = BucketBatchSampler(
-            SequentialSampler(dataset), dataset.lengths, hp.batch_size, False, hp.bucket_batches, False
+            SequentialSampler(dataset), dataset.lengths, hp.batch_size, False, hp.bucket_batches, True, order_seed=0
         )
         return DataLoader(dataset, batch_sampler=batches, **common)
 

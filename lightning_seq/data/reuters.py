@@ -15,6 +15,7 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+import platformdirs
 
 from lightning_seq.data.files import DATA_ENV, RemoteFile, atomic_write, read_verified
 from lightning_seq.data.sequences import INDEX_FROM, Ragged
@@ -48,8 +49,9 @@ NUM_CLASSES = len(TOPICS)
 
 
 def _user_cache_root() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "lightning_seq"
+    """The platform's user cache: ``~/.cache/lightning_seq`` on Linux (``$XDG_CACHE_HOME``), ``~/Library/Caches``
+    on macOS, ``%LOCALAPPDATA%`` on Windows."""
+    return Path(platformdirs.user_cache_dir("lightning_seq", appauthor=False))
 
 
 def resolve_data_dir(data_dir: str | Path | None = None) -> Path:

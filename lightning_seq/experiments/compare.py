@@ -21,8 +21,8 @@ from matplotlib.ticker import MaxNLocator
 
 from lightning_seq.cli.lightning_cli import fit_main
 from lightning_seq.nn.classifier import CELLS
-from lightning_seq.reporting.logs import epoch_curves
 from lightning_seq.reporting.plots import plt, save_figure
+from lightning_seq.training.callbacks import TrainingCurves, read_epochs
 
 DIRECTIONS = ("uni", "bi")
 DEFAULT_CONFIGS = ("seed=configs/gru.yaml", "best=configs/best.yaml")  # label=path; a bare path is labelled by its stem
@@ -96,11 +96,11 @@ def _labelled(config: str) -> tuple[str, str]:
 
 
 def read_curve(log_dir: Path, tag: str) -> tuple[float, ...]:
-    """A scalar's logged values, one per epoch, from the run's TensorBoard event files."""
-    curve = epoch_curves(log_dir, [tag]).get(tag)
+    """A metric's values, one per epoch, from the run's ``epochs.csv`` (written whatever the logger)."""
+    curve = tuple(float(row[tag]) for row in read_epochs(log_dir / TrainingCurves.RECORD) if row.get(tag))
     if not curve:
         raise ValueError(f"{log_dir} logged no {tag!r}; was validation skipped?")
-    return tuple(value for _, value in curve)
+    return curve
 
 
 def write_table(results: Sequence[RunResult], out: Path) -> tuple[Path, Path]:

@@ -17,9 +17,8 @@ from lightning_seq.data.datamodule import ReutersDataModule
 from lightning_seq.errors import BadCheckpoint, MissingFile
 from lightning_seq.training.module import SequenceClassifier
 
-# Bookkeeping LightningCLI adds to saved hyperparameters, and settings that older checkpoints record but no
-# longer mean anything (``padding``: batches now always hold tokens first).
-_NOT_SETTINGS = ("_instantiator", "_class_path", "padding")
+# Bookkeeping LightningCLI adds to saved hyperparameters.
+_NOT_SETTINGS = ("_instantiator", "_class_path")
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Topics for raw newswire text from a trained checkpoint: ``scripts/predict.py`` and :class:`TopicPredictor`.
+"""Topics for raw newswire text from a trained checkpoint (:class:`TopicPredictor`; ``scripts/predict.py`` uses it).
 
     predictor = TopicPredictor.from_checkpoint("lightning_logs/gru/version_0/checkpoints/last.ckpt")
     predictor.predict(["Egypt bought 200,000 tonnes of U.S. wheat"], top_k=3)[0].topics  # ((topic, probability), ...)
@@ -10,10 +10,6 @@ words the model has never seen, is refused with an error rather than answered wi
 
 from __future__ import annotations
 
-import argparse
-import codecs
-import json
-import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -23,7 +19,7 @@ import torch
 
 from lightning_seq.data.sequences import Ragged, pad_sequences
 from lightning_seq.data.tokenizer import EncodedText, TextEncoder
-from lightning_seq.errors import BadValue, MissingFile, report_user_errors
+from lightning_seq.errors import BadCheckpoint, BadValue
 from lightning_seq.inference.loading import load_datamodule, load_model
 from lightning_seq.training.module import SequenceClassifier
 
@@ -124,6 +120,11 @@ class TopicPredictor:
                 for ids, kept in zip(tokens.split(batch_size), lengths.split(batch_size), strict=True)
             ]
         )
+        if not torch.isfinite(probabilities).all():
+            raise BadCheckpoint(
+                "the model's outputs are not finite numbers (its weights hold NaN or infinity): the checkpoint is "
+                "broken; use an earlier one (best-*.ckpt, or last.ckpt of a run that did not diverge)"
+            )
         top = probabilities.topk(top_k, dim=-1)
         return [
             TopicPrediction(
@@ -142,91 +143,3 @@ def predict_topics(
 ) -> list[TopicPrediction]:
     """One call for library users: load ``checkpoint`` and classify ``texts``."""
     return TopicPredictor.from_checkpoint(checkpoint, data_dir).predict(texts, top_k)
-
-
-def read_text_file(path: Path) -> str:
-    """A text file as editors save it: UTF-8 with or without a byte-order mark, or UTF-16 with one."""
-    try:
-        payload = path.read_bytes()
-    except FileNotFoundError:
-        raise MissingFile(f"--file {path} does not exist") from None
-    except OSError as error:
-        raise BadValue(f"cannot read --file {path} ({error.strerror or error})") from None
-    return decode_text(payload, str(path))
-
-
-def decode_text(payload: bytes, source: str) -> str:
-    """UTF-16 if a UTF-16 byte-order mark says so, else UTF-8 (a UTF-8 byte-order mark is dropped)."""
-    encoding = "utf-16" if payload.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) else "utf-8-sig"
-    try:
-        return payload.decode(encoding)
-    except UnicodeDecodeError as error:
-        line = payload[: error.start].count(b"\n") + 1
-        raise BadValue(
-            f"{source} is not {encoding.replace('-sig', '')} text: byte {error.start} (line {line}) is "
-            f"{payload[error.start : error.start + 1]!r}; save it as UTF-8 (e.g. iconv -f latin1 -t utf-8)"
-        ) from None
-
-
-def numbered_lines(text: str, source: str) -> list[tuple[int, str]]:
-    """``(line number, line)`` for every line holding more than white space; the blank ones are skipped, and said."""
-    lines = list(enumerate(text.splitlines(), start=1))  # \n, \r\n and \r alike
-    kept = [(number, line) for number, line in lines if line.strip()]
-    blank = [number for number, line in lines if not line.strip()]
-    if blank:
-        shown = ", ".join(map(str, blank[:10])) + (", ..." if len(blank) > 10 else "")
-        print(f"Skipped {len(blank)} blank line(s) of {source}: {shown}", file=sys.stderr)
-    if not kept:
-        raise BadValue(f"{source} holds no text: give one newswire per line")
-    return kept
-
-
-def _read_texts(args: argparse.Namespace) -> list[tuple[int, str]]:
-    """The texts to classify with their numbers: the --text order, or the line in --file / stdin."""
-    if args.text:
-        return list(enumerate(args.text, start=1))
-    if args.file:
-        return numbered_lines(read_text_file(args.file), str(args.file))
-    if sys.stdin is None or sys.stdin.closed or sys.stdin.isatty():
-        raise BadValue("no input: give --text TEXT, --file FILE (one text per line), or pipe text to stdin")
-    if hasattr(sys.stdin, "buffer"):  # the bytes, so that stdin is decoded as a file is
-        return numbered_lines(decode_text(sys.stdin.buffer.read(), "stdin"), "stdin")
-    return numbered_lines(sys.stdin.read().removeprefix("\ufeff"), "stdin")
-
-
-def format_prediction(number: int, prediction: TopicPrediction) -> str:
-    preview = prediction.text if len(prediction.text) <= 70 else prediction.text[:67] + "..."
-    notes = [f"{prediction.words} words"]
-    if prediction.unknown_words:
-        shown = ", ".join(prediction.unknown_words[:8]) + (", ..." if len(prediction.unknown_words) > 8 else "")
-        notes.append(f"{len(prediction.unknown_words)} unknown: {shown}")
-    if prediction.truncated_tokens:
-        notes.append(f"first {prediction.truncated_tokens} tokens cut to fit maxlen")
-    lines = [f"[{number}] {preview!r} ({'; '.join(notes)})"]
-    lines += [f"    {name:<16} {probability:.3f}" for name, probability in prediction.topics]
-    return "\n".join(lines)
-
-
-@report_user_errors
-def main(argv: Sequence[str] | None = None) -> list[TopicPrediction]:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--ckpt", type=Path, required=True, help="checkpoint written by scripts/fit.py")
-    source = parser.add_mutually_exclusive_group()
-    source.add_argument("--text", action="append", help="a text to classify (repeatable)")
-    source.add_argument(
-        "--file", type=Path, help="a text file, one newswire per line (UTF-8 or UTF-16; blank lines are skipped)"
-    )
-    parser.add_argument("--top_k", type=int, default=3, help="topics to show per text")
-    parser.add_argument(
-        "--json", action="store_true", help="one JSON object per text (with its line 'number') instead of a table"
-    )
-    parser.add_argument("--data_dir", help="directory with reuters_word_index.json (default: $LIGHTNING_SEQ_DATA)")
-    parser.add_argument("--device", default="cpu", help="cpu or cuda")
-    args = parser.parse_args(argv)
-    numbers, texts = zip(*_read_texts(args), strict=True)
-    predictor = TopicPredictor.from_checkpoint(args.ckpt, args.data_dir, args.device)
-    predictions = predictor.predict(list(texts), args.top_k, numbers=list(numbers))
-    for number, prediction in zip(numbers, predictions, strict=True):  # number: --text position or line
-        record = {"number": number} | prediction.to_dict()
-        print(json.dumps(record) if args.json else format_prediction(number, prediction))
-    return predictions

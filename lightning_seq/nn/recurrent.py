@@ -23,8 +23,6 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 Cell = Literal["rnn", "lstm", "gru"]
 VariableLength = Literal["auto", "pack", "mask"]
 CELLS: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
-# The ops nn.RNN / nn.LSTM / nn.GRU call, for running one direction of one layer with the module's weights.
-_DIRECTION_OPS = {"rnn": torch.rnn_tanh, "lstm": torch.lstm, "gru": torch.gru}
 
 
 class RecurrentEncoder(nn.Module):
@@ -66,6 +64,10 @@ class RecurrentEncoder(nn.Module):
             dropout=dropout if num_layers > 1 else 0.0,  # torch warns about inter-layer dropout with 1 layer
         )
         self.output_size = hidden_size * (2 if bidirectional else 1)
+        # One-layer, one-direction modules of the same cell that run a direction of a layer of `rnn` on `rnn`'s own
+        # parameters, tied to them before each call. A plain list, not submodules: checkpoints do not change.
+        widths = [input_size] + [self.output_size] * (num_layers - 1)
+        self._one_direction = [CELLS[cell](width, hidden_size, batch_first=True) for width in widths]
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -128,13 +130,16 @@ class RecurrentEncoder(nn.Module):
         return layer_input, torch.cat([forward[rows, last], backward[:, 0]], dim=1)
 
     def _direction(self, inputs: Tensor, layer: int, suffix: str) -> Tensor:
-        """One direction of one layer, run forwards over ``inputs`` with the module's own weights."""
-        names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
-        weights = [getattr(self.rnn, f"{name}_l{layer}{suffix}") for name in names]
-        initial = inputs.new_zeros(1, inputs.size(0), self.rnn.hidden_size)
-        state = (initial, initial) if self.cell == "lstm" else initial
-        # positional: has_biases, num_layers, dropout, train, bidirectional, batch_first
-        return _DIRECTION_OPS[self.cell](inputs, state, weights, True, 1, 0.0, self.training, False, True)[0]
+        """One direction of one layer, run forwards over ``inputs`` with the module's own weights.
+
+        The weights are tied (the same Parameter objects, as in weight tying), so gradients reach ``rnn``'s, and a
+        public ``nn.GRU`` / ``nn.LSTM`` / ``nn.RNN`` call runs them: its kernel, its export to ONNX's recurrent
+        operators. (``torch.func.functional_call`` would be the other public route, but tracing refuses it.)
+        """
+        one = self._one_direction[layer]
+        for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+            setattr(one, f"{name}_l0", getattr(self.rnn, f"{name}_l{layer}{suffix}"))
+        return one(inputs)[0]
 
 
 def _reverse_within_lengths(lengths: Tensor, width: int) -> Tensor:

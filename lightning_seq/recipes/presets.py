@@ -1,9 +1,10 @@
 """The five seed presets, ``configs/{rnn,lstm,gru,bilstm,bigru}.yaml``, written from one recipe.
 
 ``lightning_seq/recipes/seed.yaml`` holds every setting they share (it is also what ``scripts/fit.py``
-uses when no ``--config`` is given); a preset adds only its cell, direction and run name. Each preset
-file stays complete and commented, so that a user reads one file. After changing the recipe, run
-``python -m lightning_seq.recipes.presets`` to rewrite them; a test fails while they differ.
+uses when no ``--config`` is given); a preset adds only its cell and direction (runs are named after the
+model: ``lightning_logs/bigru/``). Each preset file stays complete and commented, so that a user reads one
+file. After changing the recipe, run ``python -m lightning_seq.recipes.presets`` to rewrite them; a test
+fails while they differ.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ PRESETS: dict[str, tuple[str, bool, str]] = {
     "bigru": ("gru", True, "A bidirectional GRU(64)"),
 }
 _MODEL = "model:\n"
-_SAVE_DIR = "      save_dir: lightning_logs  # tensorboard --logdir lightning_logs\n"
 
 
 def render_preset(name: str, recipe: str | None = None) -> str:
@@ -30,13 +30,13 @@ def render_preset(name: str, recipe: str | None = None) -> str:
     cell, bidirectional, description = PRESETS[name]
     recipe = SEED_RECIPE.read_text() if recipe is None else recipe
     body = "".join(line for line in recipe.splitlines(keepends=True) if not line.startswith("#"))
-    if body.count(_MODEL) != 1 or body.count(_SAVE_DIR) != 1:
-        raise ValueError(f"{SEED_RECIPE} must keep one {_MODEL.strip()!r} line and one logger save_dir line")
+    if body.count(_MODEL) != 1:
+        raise ValueError(f"{SEED_RECIPE} must keep one {_MODEL.strip()!r} line")
     both_ways = "# also read each newswire backwards; the head sees both final states"
     model = (
         f"{_MODEL}  cell: {cell:<24}# rnn | lstm | gru\n  bidirectional: {str(bidirectional).lower():<15}{both_ways}\n"
     )
-    body = body.replace(_MODEL, model).replace(_SAVE_DIR, f"{_SAVE_DIR}      name: {name}\n")
+    body = body.replace(_MODEL, model)
     header = (
         f"# {description} with the seed notebook's budget: hidden 64, 5 epochs, batch 128, maxlen 200, Adam, "
         "20 % validation.\n"

@@ -14,8 +14,9 @@ matplotlib.use("Agg")  # before pyplot: no display on servers and in CI
 from matplotlib import pyplot as plt
 from matplotlib.figure import Figure
 
-from lightning_seq.reporting.logs import Curve
 from lightning_seq.reporting.report import ClassificationReport
+
+Curve = list[tuple[int, float]]  # (epoch, counted from 1, value)
 
 
 def confusion_matrix_figure(report: ClassificationReport, title: str = "Confusion matrix") -> Figure:

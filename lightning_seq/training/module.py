@@ -26,6 +26,20 @@ ARCHITECTURE = (
 )  # fmt: skip
 
 
+_FIX = "use the checkpoint's settings (its run's config.yaml has them) or start a new run without --ckpt_path"
+
+
+def architecture_mismatch(saved: Mapping[str, Any], ours: Mapping[str, Any]) -> str | None:
+    """What differs between a checkpoint's architecture and ``ours`` (settings absent from either are not compared)."""
+    differ = [name for name in ARCHITECTURE if name in saved and name in ours and saved[name] != ours[name]]
+    if not differ:
+        return None
+    theirs = ", ".join(f"{name}={saved[name]!r}" for name in differ)
+    mine = ", ".join(f"{name}={ours[name]!r}" for name in differ)
+    hint = " (vocab_size follows data.num_words)" if "vocab_size" in differ else ""
+    return f"the checkpoint was trained with {theirs}, but this model has {mine}{hint}; {_FIX}"
+
+
 class SequenceClassifier(L.LightningModule):
     """Trains a :class:`RecurrentClassifier`; logs loss, accuracy and macro-F1 under ``train/``, ``val/``, ``test/``.
 
@@ -98,6 +112,8 @@ class SequenceClassifier(L.LightningModule):
             raise ValueError("freeze_embeddings needs pretrained vectors: set embeddings to a GloVe or word2vec file")
         self.net.embedding.weight.requires_grad_(not freeze_embeddings)
         self.embedding_coverage: Coverage | None = None
+        # Read by Lightning's ThroughputMonitor; unknown, since a recurrent step's cost follows each batch's width.
+        self.flops_per_batch: int | None = None
         self.optimizer = optimizer
         self.scheduler = scheduler
         metrics = MetricCollection(
@@ -154,20 +170,15 @@ class SequenceClassifier(L.LightningModule):
 
     def check_checkpoint(self, checkpoint: Mapping[str, Any]) -> None:
         """Refuse, by name, a checkpoint whose weights have other shapes or meaning than this model's."""
-        fix = "use the checkpoint's settings (its run's config.yaml has them) or start a new run without --ckpt_path"
-        saved = checkpoint.get("hyper_parameters", {})
-        differ = [name for name in ARCHITECTURE if name in saved and saved[name] != self.hparams.get(name)]
-        if differ:
-            theirs = ", ".join(f"{name}={saved[name]!r}" for name in differ)
-            ours = ", ".join(f"{name}={self.hparams.get(name)!r}" for name in differ)
-            hint = " (vocab_size follows data.num_words)" if "vocab_size" in differ else ""
-            raise BadCheckpoint(f"the checkpoint was trained with {theirs}, but this model has {ours}{hint}; {fix}")
+        mismatch = architecture_mismatch(checkpoint.get("hyper_parameters", {}), self.hparams)
+        if mismatch:
+            raise BadCheckpoint(mismatch)
         ours = self.state_dict()
         for name, tensor in checkpoint.get("state_dict", {}).items():  # e.g. settings overridden at load time
             if name in ours and tensor.shape != ours[name].shape:
                 raise BadCheckpoint(
                     f"the checkpoint's {name} has shape {tuple(tensor.shape)}, this model's {tuple(ours[name].shape)}: "
-                    f"it was trained with other sizes ({', '.join(ARCHITECTURE)}); {fix}"
+                    f"it was trained with other sizes ({', '.join(ARCHITECTURE)}); {_FIX}"
                 )
 
     def _non_finite_message(self, loss: Tensor, batch_idx: int) -> str:

@@ -1,4 +1,4 @@
-"""``scripts/tune.py``: hyperparameter search with Optuna, every trial a real fit through the fit front door.
+"""Hyperparameter search with Optuna, every trial a real fit through the fit front door (``scripts/tune.py``).
 
     python scripts/tune.py --config configs/gru.yaml --space SPACE.yaml --trials 30
     python scripts/tune.py --config configs/gru.yaml --space configs/search/fast.yaml --trials 30 \
@@ -19,11 +19,11 @@ them; on several machines, run the command on each with the same ``--storage`` s
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import io
 import math
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -39,15 +39,18 @@ from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.study import MaxTrialsCallback
 from optuna.trial import TrialState
 from optuna_integration import PyTorchLightningPruningCallback
+from sqlalchemy.exc import SQLAlchemyError
 
-from lightning_seq.cli.lightning_cli import pop_option, run
-from lightning_seq.errors import USAGE_ERROR, BadValue, report_user_errors
+from lightning_seq.cli.aliases import pop_option
+from lightning_seq.cli.lightning_cli import run
+from lightning_seq.errors import USAGE_ERROR, BadValue
 from lightning_seq.training.shutdown import SIGTERM_EXIT
 from lightning_seq.tune.search_space import as_args, check_space, load_space, suggest
 
 OBJECTIVES = {"accuracy": ("maximize",), "accuracy+seconds": ("maximize", "minimize")}
 COUNTED = (TrialState.COMPLETE, TrialState.PRUNED)  # what --trials counts; failed trials are retried or reported
 MONITOR = "val/acc"
+METRIC_NAMES = {"accuracy": "val_acc", "seconds": "fit_seconds"}  # what optuna-dashboard calls the objectives
 
 
 class EpochPruning(PyTorchLightningPruningCallback):
@@ -88,46 +91,13 @@ class TrialFailed(RuntimeError):
     """A trial's fit stopped with an error; the study records the reason and goes on."""
 
 
-def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[str]]:
-    parser = argparse.ArgumentParser(
-        prog="scripts/tune.py",
-        description=__doc__.split("\n\n")[0],
-        epilog="Any other argument (e.g. --trainer.max_epochs 8, --cell lstm) is passed to every trial's fit.",
-    )
-    parser.add_argument("--config", required=True, action="append", help="base fit config(s), as scripts/fit.py")
-    parser.add_argument("--space", required=True, type=Path, help="search space YAML (configs/search/*.yaml)")
-    parser.add_argument("--trials", required=True, type=int, help="finished (complete or pruned) trials to reach")
-    parser.add_argument("--study", help="study name (default: <config stem>-<space stem>)")
-    parser.add_argument("--storage", help="Optuna storage URL (default: sqlite:///<out>/<study>/study.db)")
-    parser.add_argument("--out", type=Path, default=Path("tune"), help="where studies are written (default tune/)")
-    parser.add_argument("--timeout", type=float, help="stop starting new trials after this many seconds")
-    parser.add_argument("--objectives", choices=sorted(OBJECTIVES), default="accuracy")
-    parser.add_argument("--pruner", choices=("median", "hyperband", "none"), default="median")
-    parser.add_argument("--workers", type=int, default=1, help="processes on this machine sharing the study")
-    parser.add_argument("--threads", type=int, help="torch threads per worker (default: cores / workers)")
-    parser.add_argument("--seed", type=int, default=0, help="sampler seed")
-    parser.add_argument(
-        "--baseline",
-        action="store_true",
-        help="run the base config's own values as the study's first trial, to measure the search against it",
-    )
-    parser.add_argument("--heartbeat", type=float, default=30.0, help=argparse.SUPPRESS)  # seconds; tests lower it
-    args, fit_overrides = parser.parse_known_args(argv)
-    for name in ("trials", "workers", "threads"):
-        value = getattr(args, name)
-        if value is not None and value < 1:
-            raise BadValue(f"--{name} {value}: must be at least 1")
-    if args.heartbeat <= 0:
-        raise BadValue(f"--heartbeat {args.heartbeat}: must be positive")
-    return args, fit_overrides
-
-
 class Tuner:
     """One study: its storage, the objective (a fit per trial) and what it writes."""
 
-    def __init__(self, args: argparse.Namespace, fit_overrides: list[str]) -> None:
+    def __init__(self, args: Any, fit_args: list[str]) -> None:
+        """``args``: the options of :mod:`lightning_seq.cli.tune`; ``fit_args``: every trial's fit arguments."""
         self.args = args
-        self.fit_args = [arg for config in args.config for arg in ("--config", config)] + fit_overrides
+        self.fit_args = list(fit_args)
         self.space = load_space(args.space)
         self.base = check_space(self.space, self.fit_args, source=str(args.space))
         if not self.base["data"].get("val_split") or self.base["checkpoint"].get("monitor") != MONITOR:
@@ -146,16 +116,23 @@ class Tuner:
 
     def storage(self) -> RDBStorage:
         engine = {"connect_args": {"timeout": 60}} if self.storage_url.startswith("sqlite") else {}
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeats: since Optuna 2.8
-            return RDBStorage(
-                self.storage_url,
-                engine_kwargs=engine,
-                heartbeat_interval=math.ceil(self.args.heartbeat),
-                grace_period=math.ceil(2 * self.args.heartbeat),
-                # a trial whose process died (no heartbeat) is marked failed and its settings run again, once
-                heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=1),
-            )
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeats: since Optuna 2.8
+                return RDBStorage(
+                    self.storage_url,
+                    engine_kwargs=engine,
+                    heartbeat_interval=math.ceil(self.args.heartbeat),
+                    grace_period=math.ceil(2 * self.args.heartbeat),
+                    # a trial whose process died (no heartbeat) is marked failed and its settings run again, once
+                    heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=1),
+                )
+        except (SQLAlchemyError, ImportError, ValueError) as error:  # a malformed URL, an unknown or absent driver
+            first = str(error).splitlines()[0] if str(error) else type(error).__name__
+            raise BadValue(
+                f"--storage {self.storage_url}: cannot open it ({first}); give an SQLAlchemy URL such as "
+                "sqlite:///tune/study.db or postgresql://user:password@host/db (with its driver installed)"
+            ) from None
 
     def study(self, worker: int = 0) -> optuna.Study:
         storage = self.storage()
@@ -169,8 +146,10 @@ class Tuner:
             pruner=self.pruner(),
             load_if_exists=True,
         )
+        study.set_metric_names([METRIC_NAMES[direction] for direction in self.args.objectives.split("+")])
         if self.args.baseline and not study.get_trials(deepcopy=False):
             study.enqueue_trial(self.base_values(), user_attrs={"baseline": True}, skip_if_exists=True)
+        fail_dead_trials(study)
         return study
 
     def base_values(self) -> dict[str, Any]:
@@ -235,6 +214,8 @@ class Tuner:
         pruning = [EpochPruning(trial, monitor=MONITOR)] if single else []
         start = time.perf_counter()
         errors = io.StringIO()
+        trial.set_user_attr("host", socket.gethostname())  # so that a rerun can tell a dead trial from a running one
+        trial.set_user_attr("pid", os.getpid())
         print(f"[tune] trial {trial.number}: {trial.params}", flush=True)
         try:
             with contextlib.redirect_stderr(_Tee(sys.stderr, errors)):
@@ -328,28 +309,28 @@ class _Tee(io.TextIOBase):
             stream.flush()
 
 
-@report_user_errors
-def main(argv: Sequence[str] | None = None) -> Path:
-    """``scripts/tune.py`` / ``lightning-seq tune``: returns the study's directory."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    args, fit_overrides = parse_args(argv)
-    tuner = Tuner(args, fit_overrides)
-    if args.workers > 1:
-        tuner.run_workers(argv)
-    else:
-        if args.threads:
-            torch.set_num_threads(args.threads)
-        try:
-            tuner.optimize(worker=int(os.environ.get("LIGHTNING_SEQ_TUNE_WORKER", 0)))
-        except StudyStopped as stopped:
-            print("[tune] stopped; run the same command to continue the study", file=sys.stderr)
-            raise SystemExit(stopped.exit_status) from None
-    if os.environ.get("LIGHTNING_SEQ_TUNE_WORKER") is None:  # the parent (or a single process) writes the tables
-        for path in tuner.write_outputs():
-            print(f"[tune] wrote {path}")
-    print(f"[tune] study {tuner.name}: optuna-dashboard {tuner.storage_url}")
-    return tuner.directory
+def fail_dead_trials(study: optuna.Study) -> list[int]:
+    """Mark failed, and run again, the trials left RUNNING by a process of this machine that no longer exists.
+
+    Optuna's heartbeat finds them too, but only once its grace period has passed, so a study continued at once
+    would keep them RUNNING; a process that is gone on this machine is known dead without waiting.
+    """
+    dead = []
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        pid, host = trial.user_attrs.get("pid"), trial.user_attrs.get("host")
+        if host != socket.gethostname() or pid is None or _alive(int(pid)):
+            continue
+        study.tell(trial.number, state=TrialState.FAIL)
+        study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
+        dead.append(trial.number)
+    return dead
 
 
-if __name__ == "__main__":
-    main()
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True

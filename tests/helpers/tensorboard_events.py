@@ -1,4 +1,4 @@
-"""Read a run's logged scalars back from its TensorBoard event files, per epoch."""
+"""Tests read what a run logged to TensorBoard straight from its event files, per epoch (the package does not)."""
 
 from __future__ import annotations
 
