@@ -77,7 +77,7 @@ def _with_callback(callback: L.Callback):
     [
         (
             ["--data.num_words", "5000"],
-            "trained with vocab_size=10000, but this model has vocab_size=5000 (vocab_size follows data.num_words)",
+            "trained with data.num_words=10000, but this run has data.num_words=5000: resuming would continue on other",
         ),
         (
             ["--cell", "lstm", "--num_layers", "2"],

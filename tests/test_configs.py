@@ -15,6 +15,7 @@ from .conftest import CONFIGS
 
 MODEL_CONFIGS = sorted(CONFIGS.glob("*.yaml"))
 TRAINER_OVERLAYS = sorted((CONFIGS / "trainer").glob("*.yaml"))
+LOGGER_OVERLAYS = sorted((CONFIGS / "logger").glob("*.yaml"))
 SEARCH = sorted((CONFIGS / "search").glob("*.yaml"))  # tune's spaces and the overlay they search from
 SEARCH_BASE = ["--config", str(CONFIGS / "best.yaml"), "--config", str(CONFIGS / "search" / "validated.yaml")]
 
@@ -29,7 +30,8 @@ def parse(capsys: pytest.CaptureFixture, *configs: Path) -> dict:
 
 def test_every_yaml_is_covered() -> None:
     shipped = set(CONFIGS.rglob("*.yaml"))
-    assert shipped == set(MODEL_CONFIGS) | set(TRAINER_OVERLAYS) | set(SEARCH)
+    assert shipped == set(MODEL_CONFIGS) | set(TRAINER_OVERLAYS) | set(LOGGER_OVERLAYS) | set(SEARCH)
+    assert {p.stem for p in LOGGER_OVERLAYS} == {"tensorboard", "csv", "mlflow", "tensorboard+csv"}
     assert {p.stem for p in MODEL_CONFIGS} >= {"rnn", "lstm", "gru", "bilstm", "bigru"}
     assert {p.stem for p in TRAINER_OVERLAYS} >= {"cpu", "gpu", "bf16-mixed", "16-mixed"}
 
@@ -38,8 +40,10 @@ def test_every_yaml_is_covered() -> None:
 def test_model_config_parses(config: Path, capsys: pytest.CaptureFixture) -> None:
     parsed = parse(capsys, config)
     name = config.stem
-    assert parsed["trainer"]["logger"]["init_args"]["name"] == name
-    if name not in ("best", "fast"):  # the presets are named after their model
+    # The named recipes keep their name; a preset's run is named after its model when it starts (lightning_logs/gru/)
+    assert parsed["trainer"]["logger"]["init_args"]["name"] == (name if name in ("best", "fast") else "lightning_logs")
+    assert parsed["trainer"]["logger"]["init_args"]["save_dir"] == "lightning_logs"  # under default_root_dir
+    if name not in ("best", "fast"):
         assert parsed["model"]["cell"] == name.removeprefix("bi")
         assert parsed["model"]["bidirectional"] is name.startswith("bi")
 
@@ -65,8 +69,7 @@ def test_flags_alone_train_the_recipe_under_the_models_name(capsys: pytest.Captu
     flags = yaml.safe_load(capsys.readouterr().out)
     preset = parse(capsys, CONFIGS / "bilstm.yaml")
     # The run name is filled in from the model when the run starts (tests/test_cli.py: lightning_logs/bilstm/).
-    assert flags["trainer"]["logger"]["init_args"].pop("name") == "lightning_logs"
-    assert preset["trainer"]["logger"]["init_args"].pop("name") == "bilstm"
+    assert flags["trainer"]["logger"]["init_args"]["name"] == "lightning_logs"
     for section in ("model", "data", "trainer", "seed_everything"):
         assert flags[section] == preset[section], section
 
@@ -111,3 +114,14 @@ def test_trainer_overlay_layers_on_a_model_config(overlay: Path, capsys: pytest.
     expected = yaml.safe_load(overlay.read_text())["trainer"]
     assert {key: parsed["trainer"][key] for key in expected} == expected
     assert parsed["model"]["cell"] == "gru"  # the overlay touched only the trainer
+
+
+@pytest.mark.parametrize("overlay", LOGGER_OVERLAYS, ids=lambda p: p.stem)
+def test_logger_overlay_replaces_the_presets_logger(overlay: Path, capsys: pytest.CaptureFixture) -> None:
+    parsed = parse(capsys, CONFIGS / "gru.yaml", overlay)
+    loggers = parsed["trainer"]["logger"]
+    loggers = loggers if isinstance(loggers, list) else [loggers]
+    expected = yaml.safe_load(overlay.read_text())["trainer"]["logger"]
+    expected = expected if isinstance(expected, list) else [expected]
+    assert [logger["class_path"] for logger in loggers] == [logger["class_path"] for logger in expected]
+    assert all(logger["init_args"]["save_dir"] in ("lightning_logs", "mlruns") for logger in loggers)

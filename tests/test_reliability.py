@@ -152,12 +152,20 @@ def test_full_disk_leaves_complete_checkpoints_only(small_disk: Path, tmp_path: 
 @pytest.mark.parametrize(
     ("flag", "value", "complaint"),
     [
-        ("--batch_size", "0", "--data.batch_size 0: must satisfy batch_size>0"),
-        ("--data.maxlen", "0", "--data.maxlen 0: must satisfy maxlen>0"),
-        ("--data.val_split", "1.5", "--data.val_split 1.5: must satisfy val_split>=0 and val_split<1"),
-        ("--hidden_size", "0", "--model.hidden_size 0: must satisfy hidden_size>0"),
-        ("--num_layers", "0", "--model.num_layers 0: must satisfy num_layers>0"),
-        ("--model.dropout", "1.5", "--model.dropout 1.5: must satisfy dropout>=0 and dropout<1"),
+        (
+            "--batch_size",
+            "0",
+            'Parser key "data.batch_size": Not of type PositiveInt: 0 does not conform to restriction v>0',
+        ),
+        ("--data.maxlen", "0", 'Parser key "data.maxlen": Not of type PositiveInt: 0 does not conform'),
+        (
+            "--data.val_split",
+            "1.5",
+            'Parser key "data.val_split": Not of type Fraction: 1.5 does not conform to restriction v>=0 and v<1',
+        ),
+        ("--hidden_size", "0", 'Parser key "model.hidden_size": Not of type PositiveInt: 0'),
+        ("--num_layers", "0", 'Parser key "model.num_layers": Not of type PositiveInt: 0'),
+        ("--model.dropout", "1.5", 'Parser key "model.dropout": Not of type Fraction: 1.5 does not conform'),
         ("--accelerator", "gpu", "--accelerator gpu: no CUDA device is visible"),
     ],
 )

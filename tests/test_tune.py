@@ -138,7 +138,7 @@ def test_a_failing_trial_is_recorded_with_its_reason_and_the_study_goes_on(tmp_p
         ("model.pooling: {type: categorical, choices: []}\n", "choices must be a non-empty list"),
         ("model.hidden_size: {type: int, low: 4, high: 8, stepp: 2}\n", "unknown field(s) ['stepp']"),
         ("model.dropout: {type: float, low: 0.1, high: 1.5}\n", "the space reaches a value the fit refuses: "
-         "--model.dropout 1.5: must satisfy dropout>=0 and dropout<1"),
+         'Parser key "model.dropout": Not of type Fraction: 1.5 does not conform to restriction v>=0 and v<1'),
         ("model.cell: {type: categorical, choices: [gru, transformer]}\n", "the space reaches a value the fit refuses"),
     ],
 )  # fmt: skip

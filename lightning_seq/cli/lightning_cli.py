@@ -339,7 +339,7 @@ class _Parsed(Exception):
 class _ParseOnly(SeqCLI):
     def before_instantiate_classes(self) -> None:
         # LightningCLI has no parse-only mode: stop once the configuration is complete, before anything is built.
-        raise _Parsed(yaml.safe_load(self.parser.dump(self.config, skip_link_targets=False))["fit"])
+        raise _Parsed(yaml.safe_load(self.parser.dump(self.config, skip_link_targets=False, skip_unset=False))["fit"])
 
 
 def resolved_config(args: list[str]) -> dict[str, Any]:

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -48,12 +49,29 @@ def place_loggers(config: Any) -> None:
     run_name = ("bi" if config.model.get("bidirectional") else "") + str(config.model.get("cell"))
     for logger in logger_configs(config):
         kind, init = _kind(logger), logger.init_args
+        if kind == "MLFlowLogger" and not init.get("tracking_uri") and "MLFLOW_ALLOW_FILE_STORE" not in os.environ:
+            raise BadValue(
+                "MLflow's local file store (mlruns/) needs MLFLOW_ALLOW_FILE_STORE=true in the environment (MLflow 3 "
+                "keeps it in maintenance mode); or set --trainer.logger.init_args.tracking_uri to a database URL"
+            )
         save_dir = init.get("save_dir") or FOLDERS.get(kind, "lightning_logs")
         if "://" not in str(save_dir):  # a local path, not s3:// or the like
             init["save_dir"] = str(root / save_dir)  # an absolute save_dir stays what it is
         name = NAME_KEYS.get(kind, "name")
         if init.get(name) in UNNAMED:
             init[name] = run_name
+    share_one_version(logger_configs(config))
+
+
+def share_one_version(loggers: list[Any]) -> None:
+    """Several numbered loggers (TensorBoard and CSV) of one run write to one ``version_N``, not to N and N + 1."""
+    numbered = [logger.init_args for logger in loggers if _kind(logger) not in VERSION_KEYS]
+    if len(numbered) < 2 or any(init.get("version") is not None for init in numbered):
+        return
+    group = Path(numbered[0]["save_dir"]) / str(numbered[0].get("name") or "")
+    taken = [int(path.name.split("_")[1]) for path in group.glob("version_*") if path.name.split("_")[1].isdigit()]
+    for init in numbered:
+        init["version"] = max(taken, default=-1) + 1  # the rule each of them applies on its own
 
 
 def resolve_last_checkpoint(config: Any) -> Path:
@@ -80,8 +98,10 @@ def resolve_last_checkpoint(config: Any) -> Path:
         raise MissingFile(f"--ckpt_path last: no {where} to resume from")
     candidates.sort(key=lambda path: path.stat().st_mtime, reverse=True)
     last = next((path for path in candidates if _same_architecture(path, config.model)), candidates[0])
-    if loggers:
-        logger.init_args[VERSION_KEYS.get(kind, "version")] = last.parent.parent.name
+    key = VERSION_KEYS.get(kind, "version") if loggers else None
+    for other in loggers:  # every logger continues that run (several numbered loggers share its version)
+        if VERSION_KEYS.get(_kind(other), "version") == key:
+            other.init_args[key] = last.parent.parent.name
     config.ckpt_path = str(last)
     if rank_zero_only.rank == 0:  # DDP's other ranks run this command too
         print(f"Resuming from {last}", flush=True)

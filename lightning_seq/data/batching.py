@@ -169,12 +169,14 @@ class BucketBatchSampler(BatchSampler):
             batches.extend(chunk.split(self.batch_size))
         if self.drop_last and batches and len(batches[-1]) < self.batch_size:
             batches.pop()  # only the last chunk can end short: chunks are whole batches
-        if self.shuffle:
-            seed = self.order_seed
-            if seed is None:
-                seed = int(torch.empty((), dtype=torch.int64).random_().item())
+        if self.shuffle and self.order_seed is None:
+            seed = int(torch.empty((), dtype=torch.int64).random_().item())
             generator = torch.Generator().manual_seed(seed)
             batches = [batches[position] for position in torch.randperm(len(batches), generator=generator).tolist()]
+        elif self.shuffle:  # a fixed order of the full batches; a short one stays last
+            full = len(batches) - (1 if batches and len(batches[-1]) < self.batch_size else 0)
+            order = torch.randperm(full, generator=torch.Generator().manual_seed(self.order_seed)).tolist()
+            batches = [batches[position] for position in order] + batches[full:]
         return batches
 
 

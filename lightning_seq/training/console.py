@@ -39,7 +39,11 @@ class EpochLog(EpochEndCallback):
         total = f"/{trainer.max_epochs}" if trainer.max_epochs and trainer.max_epochs > 0 else ""
         line = f"Epoch {epoch}{total}: " + " - ".join(parts)
         bar = trainer.progress_bar_callback
-        if bar is not None and getattr(bar, "is_enabled", False):
+        try:  # once training ends the bar is closed, and a closed bar prints nothing
+            bar_open = bar is not None and bar.is_enabled and not bar.train_progress_bar.disable
+        except (AttributeError, TypeError):  # no training bar (yet), or not a tqdm bar
+            bar_open = False
+        if bar_open:
             bar.print(line)
         else:
             print(line, flush=True)

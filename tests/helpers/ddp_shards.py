@@ -23,7 +23,7 @@ _bucketed_batches = BucketBatchSampler.__iter__
 def _recording_iter(self: BucketBatchSampler):
     """The training sampler's batches, by epoch (Lightning rebuilds the sampler per rank, same class)."""
     for batch in _bucketed_batches(self):
-        if self.shuffle:
+        if self.shuffle and self.order_seed is None:  # training (evaluation has a fixed order)
             SEEN.setdefault(getattr(self.sampler, "epoch", -1), []).append(batch)
         yield batch
 
