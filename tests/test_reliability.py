@@ -27,9 +27,11 @@ SMALL = [
 RUN = Path("lightning_logs") / "gru" / "version_0"
 
 
-def start(command: list[str], cwd: Path) -> subprocess.Popen:
+def start(command: list[str], cwd: Path, grace_s: float | None = None) -> subprocess.Popen:
     """In its own process group, as a shell job is: a stop reaches every rank, and cleanup can kill them all."""
     env = os.environ | {"PYTHONPATH": str(REPO_ROOT)}  # for tests.helpers
+    if grace_s is not None:  # how long a stuck process gets after SIGTERM (default 60 s)
+        env |= {"LIGHTNING_SEQ_SIGTERM_GRACE_S": str(grace_s)}
     return subprocess.Popen(
         command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
     )
@@ -63,7 +65,7 @@ def test_sigterm_ends_a_ddp_run_whose_ranks_are_stuck(tmp_path: Path) -> None:
     """Both ranks blocked inside gloo ignore Python's signal handlers; ``timeout`` / a scheduler must still end them."""
     hang = ["--trainer.callbacks+=tests.helpers.hang.HangAtStep", "--trainer.callbacks.step=3"]
     args = [*SMALL, "--accelerator", "cpu", "--devices", "2", "--strategy", "ddp", "--max_epochs", "1", *hang]
-    process = start([*FIT, *args], tmp_path)
+    process = start([*FIT, *args], tmp_path, grace_s=5)
     deadline = time.monotonic() + 180
     while not all((tmp_path / f"hung-rank{rank}").exists() for rank in (0, 1)):
         if process.poll() is not None or time.monotonic() > deadline:
@@ -205,3 +207,104 @@ def test_float16_on_cpu_is_refused_instead_of_running_another_precision(
         "or 32-true"
     ]
     assert not (tmp_path / "lightning_logs").exists()
+
+
+# What a hostile run of the front doors tried, each answered in one line with exit status 2 and nothing written.
+def _one_line_error(door, capsys: pytest.CaptureFixture) -> str:
+    with pytest.raises(SystemExit) as exit_:
+        door()
+    err = [line for line in capsys.readouterr().err.strip().splitlines() if line]
+    assert exit_.value.code == 2 and len(err) == 1 and err[0].startswith("error: "), err
+    return err[0]
+
+
+@pytest.mark.parametrize("devices", ["0", "-1", "abc"])
+def test_impossible_devices_are_one_line(devices: str, tmp_path: Path, monkeypatch, capsys) -> None:
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    monkeypatch.chdir(tmp_path)
+    assert f"--devices {devices}: give a number of devices" in _one_line_error(
+        lambda: main([*SMALL, "--devices", devices]), capsys
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_binary_config_and_search_space_are_one_line(tmp_path: Path, monkeypatch, capsys) -> None:
+    from lightning_seq.cli import tune
+
+    monkeypatch.chdir(tmp_path)
+    junk = tmp_path / "junk.yaml"
+    junk.write_bytes(bytes(range(128, 256)))
+    assert "is not a YAML text file" in _one_line_error(lambda: main(["--config", str(junk)]), capsys)
+    tuned = [*SMALL, "--space", str(junk), "--trials", "1"]
+    assert "is not a YAML text file" in _one_line_error(lambda: tune.main(tuned), capsys)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["junk.yaml"]
+
+
+def test_a_bad_storage_url_is_one_line(tmp_path: Path, monkeypatch, capsys) -> None:
+    from lightning_seq.cli import tune
+
+    monkeypatch.chdir(tmp_path)
+    space = tmp_path / "space.yaml"
+    space.write_text("model.hidden_size: {type: int, low: 4, high: 8}\n")
+    args = [*SMALL, "--space", str(space), "--trials", "1", "--storage", "nosuch://db"]
+    assert "--storage nosuch://db: cannot open it" in _one_line_error(lambda: tune.main(args), capsys)
+
+
+def test_checkpoint_faults_at_predict_and_export_are_one_line(
+    gru_checkpoint: Path, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    from lightning_seq.cli import export, predict
+
+    monkeypatch.chdir(tmp_path)
+    copy = tmp_path / "model.ckpt"
+    copy.write_bytes(gru_checkpoint.read_bytes())
+    original = copy.read_bytes()
+    refused = _one_line_error(lambda: export.main(["--ckpt", str(copy), "--out", str(copy)]), capsys)
+    assert "is the checkpoint itself" in refused and copy.read_bytes() == original
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    out = blocker / "model.onnx"
+    assert "is a file, not a directory" in _one_line_error(
+        lambda: export.main(["--ckpt", str(copy), "--out", str(out), "--check_batches", "0"]), capsys
+    )
+    if not torch.cuda.is_available():
+        no_gpu = _one_line_error(
+            lambda: predict.main(["--ckpt", str(copy), "--text", "wheat", "--device", "cuda"]), capsys
+        )
+        assert "--device cuda: no CUDA device is visible" in no_gpu
+
+    broken = torch.load(copy, weights_only=True)
+    broken["state_dict"] = {key: value * float("nan") for key, value in broken["state_dict"].items()}
+    torch.save(broken, tmp_path / "nan.ckpt")
+    door = lambda: predict.main(["--ckpt", str(tmp_path / "nan.ckpt"), "--text", "wheat exports", "--json"])  # noqa: E731
+    assert "not finite numbers" in _one_line_error(door, capsys)
+    assert capsys.readouterr().out == ""  # no `nan` printed as if it were an answer
+
+
+def test_foreign_hyperparameters_in_a_checkpoint_are_one_line(gru_checkpoint: Path, tmp_path: Path, capsys) -> None:
+    foreign = torch.load(gru_checkpoint, weights_only=True)
+    foreign["hyper_parameters"] = {**foreign["hyper_parameters"], "colour": "red"}
+    torch.save(foreign, tmp_path / "foreign.ckpt")
+    door = lambda: main(["--ckpt", str(tmp_path / "foreign.ckpt"), "--out", str(tmp_path / "eval")], command="test")  # noqa: E731
+    assert "colour" in _one_line_error(door, capsys)
+
+
+@pytest.mark.parametrize("change", [["--batch_size", "64"], ["--data.maxlen", "100"]], ids=["batch_size", "maxlen"])
+def test_resuming_on_other_batches_is_refused(change: list[str], tmp_path: Path, monkeypatch, capsys) -> None:
+    """config.yaml and hparams.yaml would disagree, and the resumed epochs would draw other batches."""
+    monkeypatch.chdir(tmp_path)
+    fit_main([*SMALL, "--max_epochs", "1", "--trainer.enable_progress_bar", "false"])
+    record = {path: path.read_bytes() for path in (tmp_path / RUN).rglob("*") if path.is_file()}
+    refused = _one_line_error(lambda: main([*SMALL, *change, "--max_epochs", "2", "--ckpt_path", "last"]), capsys)
+    assert "resuming would continue on other batches" in refused and change[0].split(".")[-1].lstrip("-") in refused
+    assert {path: path.read_bytes() for path in (tmp_path / RUN).rglob("*") if path.is_file()} == record
+
+
+def test_a_limited_validation_scores_wires_of_every_length(datamodule) -> None:
+    """`limit_val_batches` takes the first batches: they must not be the shortest wires (0.93 vs 0.82 once)."""
+    lengths = datamodule.datasets["val"].lengths.float()
+    first = [batch.lengths.float() for batch, _ in zip(datamodule.val_dataloader(), range(2), strict=False)]
+    assert all(len(batch) == 128 for batch in first)  # whole batches first; the short one last
+    # Sorted by length, the first 256 wires were the shortest 14 %: their median lay below the 25 % quantile.
+    assert float(torch.cat(first).median()) > float(lengths.quantile(0.25))

@@ -35,6 +35,8 @@ from lightning_seq.cli.run_setup import (
     place_loggers,
     refuse_to_overwrite,
     require_supported_precision,
+    require_text_configs,
+    require_valid_devices,
     require_visible_accelerator,
     resolve_last_checkpoint,
 )
@@ -150,6 +152,7 @@ class SeqCLI(LightningCLI):
                 config[key] = plain_number(value)
         trainer = config.trainer
         require_visible_accelerator(trainer.get("accelerator"))
+        require_valid_devices(trainer.get("accelerator"), trainer.get("devices"))
         require_supported_precision(trainer.get("accelerator"), trainer.get("precision"))
         if config.get("weights_only") is None:
             config.weights_only = True  # checkpoints hold tensors and plain values: loading never unpickles code
@@ -304,6 +307,7 @@ def _command_line(args: list[str] | None, command: str) -> tuple[str, list[str]]
         print(short_help(subcommand))
         raise SystemExit(0)
     argv = ["--help" if arg == "--help_all" else arg for arg in argv]
+    require_text_configs(argv)
     return subcommand, checkpoint_defaults(argv, subcommand)
 
 

@@ -158,6 +158,39 @@ def require_supported_precision(accelerator: Any, precision: Any) -> None:
         )
 
 
+def require_valid_devices(accelerator: Any, devices: Any) -> None:
+    """``--devices``: a count, ``-1`` (every GPU), GPU indices (``0,1``) or ``auto``; anything else in one line."""
+    text = str(devices).strip().strip("[]")
+    chosen = str(accelerator).lower()
+    on_cpu = chosen == "cpu" or (chosen in ("auto", "none") and not torch.cuda.is_available())
+    parts = [part.strip() for part in text.split(",") if part.strip()]
+    numbers = [int(part) for part in parts if part.lstrip("-").isdigit()]
+    if text == "auto" or (len(numbers) == 1 == len(parts) and (numbers[0] > 0 or (numbers[0] == -1 and not on_cpu))):
+        return
+    if not on_cpu and len(numbers) == len(parts) > 0 and all(number >= 0 for number in numbers) and "," in text:
+        return  # GPU indices
+    raise BadValue(
+        f"--devices {devices}: give a number of devices (an integer > 0), "
+        + ("" if on_cpu else "-1 for every GPU, GPU indices such as 0,1, ")
+        + "or auto"
+        + (" (on CPU, --devices N runs N processes with --strategy ddp)" if on_cpu else "")
+    )
+
+
+def require_text_configs(argv: list[str]) -> None:
+    """A ``--config`` file that is not text (a binary, a wrong download) is named in one line, not a decode trace."""
+    for position, arg in enumerate(argv[:-1]):
+        path = Path(argv[position + 1])
+        if arg == "--config" and path.is_file():
+            try:
+                path.read_text(encoding="utf-8")
+            except UnicodeDecodeError as error:
+                raise BadValue(
+                    f"--config {path} is not a YAML text file (byte {error.start} is not UTF-8); give a YAML file "
+                    "such as configs/gru.yaml"
+                ) from None
+
+
 def require_visible_accelerator(accelerator: Any) -> None:
     """``--accelerator gpu`` (or ``cuda``) on a machine where torch sees no CUDA device: say so before building."""
     if str(accelerator).lower() not in ("gpu", "cuda") or torch.cuda.is_available():

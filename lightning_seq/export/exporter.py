@@ -53,6 +53,9 @@ def export_model(net: RecurrentClassifier, path: str | Path, fmt: Format, metada
     if fmt not in SUFFIXES:
         raise ValueError(f"unknown format {fmt!r}: choose one of {', '.join(SUFFIXES)}")
     path = Path(path)
+    blocking = next((parent for parent in reversed(path.parents) if parent.is_file()), None)
+    if blocking is not None:
+        raise NotWritable(f"cannot write {path}: {blocking} is a file, not a directory; give another --out")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:

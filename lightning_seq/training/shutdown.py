@@ -17,11 +17,25 @@ import signal
 import threading
 import time
 
+from lightning_seq.errors import BadValue
+
 SIGTERM_EXIT = 128 + signal.SIGTERM
+GRACE_ENV = "LIGHTNING_SEQ_SIGTERM_GRACE_S"
+# Long enough for the graceful stop to finish the step in progress (seconds on a loaded machine with a big model)
+# and write its checkpoint; a scheduler's kill after SIGTERM usually comes later still (SLURM's KillWait: 30 s+).
+DEFAULT_GRACE_S = 60.0
 
 
-def end_stuck_process_on_sigterm(grace_s: float = 10.0) -> bool:
-    """Start the watchdog; returns False where it cannot run (not the main thread, or another wakeup fd is in use)."""
+def end_stuck_process_on_sigterm(grace_s: float | None = None) -> bool:
+    """Start the watchdog; returns False where it cannot run (not the main thread, or another wakeup fd is in use).
+
+    ``grace_s`` defaults to ``$LIGHTNING_SEQ_SIGTERM_GRACE_S``, else 60 seconds.
+    """
+    if grace_s is None:
+        try:
+            grace_s = float(os.environ.get(GRACE_ENV, DEFAULT_GRACE_S))
+        except ValueError:
+            raise BadValue(f"{GRACE_ENV}={os.environ[GRACE_ENV]}: give a number of seconds") from None
     if threading.current_thread() is not threading.main_thread():
         return False
     read_end, write_end = os.pipe()

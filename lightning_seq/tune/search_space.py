@@ -37,7 +37,9 @@ def load_space(path: str | Path) -> dict[str, BaseDistribution]:
     if not path.is_file():
         raise MissingFile(f"search space {path} does not exist; configs/search/*.yaml are examples")
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as error:
+        raise BadValue(f"search space {path} is not a YAML text file (byte {error.start} is not UTF-8)") from None
     except yaml.YAMLError as error:
         raise BadValue(f"search space {path} is not valid YAML ({str(error).splitlines()[0]})") from None
     if not raw:
