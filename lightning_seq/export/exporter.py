@@ -68,6 +68,11 @@ def export_model(net: RecurrentClassifier, path: str | Path, fmt: Format, metada
         warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
         warnings.filterwarnings("ignore", r".*(TorchScript|torch\.jit).*deprecated.*", DeprecationWarning)
         warnings.filterwarnings("ignore", r".*dynamo=False.*", DeprecationWarning)
+        warnings.filterwarnings("ignore", r"The feature will be removed.*", DeprecationWarning)
+        # The gathers index time steps with non-negative positions only, the case the exporter handles exactly.
+        warnings.filterwarnings("ignore", r"Exporting aten::index operator of advanced indexing.*", UserWarning)
+        # The recurrent layers start from a zero state made inside the graph, for any batch size (parity-checked).
+        warnings.filterwarnings("ignore", r"Exporting a model to ONNX with a batch_size other than 1.*", UserWarning)
         if fmt == "onnx":
             torch.onnx.export(
                 wrapper,

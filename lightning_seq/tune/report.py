@@ -15,8 +15,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 import optuna
 import yaml
+from optuna.exceptions import ExperimentalWarning
 from optuna.trial import FrozenTrial, TrialState
 from optuna.visualization import matplotlib as optuna_plots
+
+# Optuna's notices on its experimental features ("X is experimental (supported from v3.2.0)...", "Argument ``x`` is an
+# experimental feature..."): the interfaces used here are pinned by the tests, not the user's to act on.
+EXPERIMENTAL = r".*(is experimental \(supported from v|is an experimental feature).*"
 
 
 def trial_row(trial: FrozenTrial) -> dict[str, Any]:
@@ -117,11 +122,14 @@ def write_study_outputs(study: optuna.Study, directory: Path, name: str, objecti
                 study, target=lambda t: t.values[0], target_name="val acc"
             ),
         }
+    if len(complete) < 2:  # one point draws no history, slice or importance (Optuna and matplotlib would warn)
+        print(f"[tune] {name} has one complete trial: figures come with the second")
+        return written
     for figure_name, draw in figures.items():
         path = directory / f"{figure_name}.png"
         try:
             with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # Optuna marks its matplotlib plots experimental
+                warnings.filterwarnings("ignore", EXPERIMENTAL, ExperimentalWarning)  # Optuna's matplotlib plots
                 axes = draw()
         except (ValueError, RuntimeError) as error:  # e.g. importances need two complete trials
             print(f"[tune] {path.name} not drawn: {error}")

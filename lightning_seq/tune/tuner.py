@@ -35,6 +35,7 @@ from typing import Any
 import optuna
 import torch
 from lightning.pytorch.utilities.exceptions import SIGTERMException
+from optuna.exceptions import ExperimentalWarning
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.study import MaxTrialsCallback
 from optuna.trial import TrialState
@@ -45,6 +46,7 @@ from lightning_seq.cli.aliases import pop_option
 from lightning_seq.cli.lightning_cli import run
 from lightning_seq.errors import USAGE_ERROR, BadValue
 from lightning_seq.training.shutdown import SIGTERM_EXIT
+from lightning_seq.tune.report import EXPERIMENTAL
 from lightning_seq.tune.search_space import as_args, check_space, load_space, suggest
 
 OBJECTIVES = {"accuracy": ("maximize",), "accuracy+seconds": ("maximize", "minimize")}
@@ -118,7 +120,7 @@ class Tuner:
         engine = {"connect_args": {"timeout": 60}} if self.storage_url.startswith("sqlite") else {}
         try:
             with warnings.catch_warnings():
-                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeats: since Optuna 2.8
+                warnings.filterwarnings("ignore", EXPERIMENTAL, ExperimentalWarning)  # heartbeats: since Optuna 2.8
                 return RDBStorage(
                     self.storage_url,
                     engine_kwargs=engine,
@@ -146,7 +148,9 @@ class Tuner:
             pruner=self.pruner(),
             load_if_exists=True,
         )
-        study.set_metric_names([METRIC_NAMES[direction] for direction in self.args.objectives.split("+")])
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", EXPERIMENTAL, ExperimentalWarning)
+            study.set_metric_names([METRIC_NAMES[direction] for direction in self.args.objectives.split("+")])
         if self.args.baseline and not study.get_trials(deepcopy=False):
             study.enqueue_trial(self.base_values(), user_attrs={"baseline": True}, skip_if_exists=True)
         fail_dead_trials(study)
@@ -184,7 +188,7 @@ class Tuner:
         if self.finished(study) < self.args.trials:
             in_flight = (*COUNTED, TrialState.RUNNING)
             with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+                warnings.filterwarnings("ignore", EXPERIMENTAL, ExperimentalWarning)  # the heartbeat's stale check
                 study.optimize(
                     self.objective,
                     timeout=self.args.timeout,
