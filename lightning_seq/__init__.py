@@ -1,7 +1,7 @@
 """Recurrent sequence classification on Reuters newswire topics with PyTorch Lightning."""
 
 from lightning_seq.data.datamodule import ReutersDataModule
-from lightning_seq.data.tokenizer import TextEncoder
+from lightning_seq.data.tokenizer import WordTokenizer
 from lightning_seq.inference.predictor import TopicPrediction, TopicPredictor, predict_topics
 from lightning_seq.nn.classifier import RecurrentClassifier
 from lightning_seq.nn.embeddings import Coverage, embedding_matrix, read_vectors
@@ -19,9 +19,11 @@ __all__ = [
     "TextEncoder",
     "TopicPrediction",
     "TopicPredictor",
+    "WordTokenizer",
     "classification_report",
     "embedding_matrix",
     "predict_topics",
     "read_vectors",
 ]
+TextEncoder = WordTokenizer  # its name until the redesign (it collided with the recurrent encoder), kept for callers
 __version__ = "0.1.0"

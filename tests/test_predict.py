@@ -17,7 +17,7 @@ import torch
 from lightning_seq.cli.predict import main
 from lightning_seq.data import reuters
 from lightning_seq.data.sequences import Ragged, keras_encode, pad_sequences
-from lightning_seq.data.tokenizer import TextEncoder, split_words
+from lightning_seq.data.tokenizer import WordTokenizer, split_words
 from lightning_seq.inference.loading import load_datamodule
 from lightning_seq.inference.predictor import TopicPredictor, predict_topics
 
@@ -59,14 +59,14 @@ def test_text_encodes_like_the_dataset(
     _, words_test = keras_encode(raw)  # the full vocabulary: every id is a real word
     _, expected = keras_encode(raw, num_words, skip_top)
     rank_to_word = {rank: word for word, rank in word_index.items()}
-    encoder = TextEncoder(word_index, num_words or reuters.FULL_VOCAB_SIZE, skip_top)
+    encoder = WordTokenizer(word_index, num_words or reuters.FULL_VOCAB_SIZE, skip_top)
     for item in range(len(words_test)):
         text = " ".join(rank_to_word[int(token) - 3] for token in words_test.sequence(item)[1:])
         np.testing.assert_array_equal(encoder.encode(text).ids, expected.sequence(item), err_msg=f"item {item}")
 
 
 def test_known_sentence_ids_and_unknown_words(word_index: dict) -> None:
-    encoded = TextEncoder(word_index, 10000).encode("The U.S. said wheat exports rose, Zzyzx said.")
+    encoded = WordTokenizer(word_index, 10000).encode("The U.S. said wheat exports rose, Zzyzx said.")
     said, wheat = word_index["said"] + 3, word_index["wheat"] + 3
     assert said == 8  # "said" is the 5th most frequent word
     assert encoded.words == ("the", "u", "s", "said", "wheat", "exports", "rose", "zzyzx", "said")
@@ -74,8 +74,8 @@ def test_known_sentence_ids_and_unknown_words(word_index: dict) -> None:
     assert encoded.ids.tolist()[5] == wheat and encoded.ids.tolist()[-2:] == [2, said]  # unknown -> OOV 2
     assert encoded.unknown == ("zzyzx",) and encoded.known == 8
     rare = max(word_index, key=word_index.get)  # the rarest word is beyond num_words=10000
-    assert TextEncoder(word_index, 10000).encode(rare).unknown == (rare,)
-    assert TextEncoder(word_index, reuters.FULL_VOCAB_SIZE).encode(rare).unknown == ()
+    assert WordTokenizer(word_index, 10000).encode(rare).unknown == (rare,)
+    assert WordTokenizer(word_index, reuters.FULL_VOCAB_SIZE).encode(rare).unknown == ()
 
 
 def test_predictions_equal_the_model_on_the_padded_encoding(predictor: TopicPredictor) -> None:

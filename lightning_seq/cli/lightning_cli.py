@@ -9,6 +9,7 @@ Everything here is LightningCLI's own hooks and settings; the two methods it has
 
 from __future__ import annotations
 
+import importlib
 import json
 import sys
 import warnings
@@ -248,7 +249,10 @@ def _with_callbacks(configured: Any, added: list[type[Callback]]) -> list[Any]:
 
 def _is_subclass(class_path: str, kind: type) -> bool:
     module, _, name = class_path.rpartition(".")
-    found = getattr(sys.modules.get(module), name, None)
+    try:
+        found = getattr(importlib.import_module(module), name, None)
+    except ImportError:  # the parser resolved every class path already; this is not one
+        return False
     return isinstance(found, type) and issubclass(found, kind)
 
 

@@ -197,6 +197,10 @@ class ResumableDataLoader(DataLoader):
     own ``generator`` (seeded from the global one once, when it is built) gives each iterator its worker
     seed, which would otherwise be drawn from torch's global generator and shift the random stream that
     the sampler restores.
+
+    Kept instead of torchdata's ``StatefulDataLoader``: torchdata is in maintenance mode (it warns "'set_vital' is
+    deprecated" under torch 2.13), and its state holds the sampler's position but not torch's random stream, which
+    the bit-identical resume tests (dropout included) need.
     """
 
     def __init__(self, dataset: Dataset, batch_sampler: BucketBatchSampler, **kwargs: object) -> None:

@@ -40,7 +40,7 @@ class EncodedText:
         return len(self.words) - len(self.unknown)
 
 
-class TextEncoder:
+class WordTokenizer:
     """Encodes texts for a model with ``vocab_size`` embedding rows.
 
     Args:

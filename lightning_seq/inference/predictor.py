@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from lightning_seq.data.sequences import Ragged, pad_sequences
-from lightning_seq.data.tokenizer import EncodedText, TextEncoder
+from lightning_seq.data.tokenizer import EncodedText, WordTokenizer
 from lightning_seq.errors import BadCheckpoint, BadValue
 from lightning_seq.inference.loading import load_datamodule, load_model
 from lightning_seq.training.module import SequenceClassifier
@@ -46,19 +46,20 @@ class TopicPredictor:
     def __init__(
         self,
         model: SequenceClassifier,
-        encoder: TextEncoder,
+        tokenizer: WordTokenizer,
         topic_names: Sequence[str],
         maxlen: int,
         truncating: str = "pre",
     ) -> None:
         if len(topic_names) != model.hparams.num_classes:
             raise ValueError(f"{len(topic_names)} topic names for a model with {model.hparams.num_classes} classes")
-        if encoder.vocab_size != model.hparams.vocab_size:
+        if tokenizer.vocab_size != model.hparams.vocab_size:
             raise ValueError(
-                f"the encoder's vocabulary ({encoder.vocab_size} ids) is not the model's ({model.hparams.vocab_size})"
+                f"the tokenizer's vocabulary ({tokenizer.vocab_size} ids) is not the model's "
+                f"({model.hparams.vocab_size})"
             )
         self.model = model.eval()
-        self.encoder = encoder
+        self.tokenizer = tokenizer
         self.topic_names = tuple(topic_names)
         self.maxlen, self.truncating = maxlen, truncating
 
@@ -69,23 +70,23 @@ class TopicPredictor:
         """Model, word index and encoding settings from one checkpoint (the word index from ``data_dir``)."""
         datamodule = load_datamodule(checkpoint, data_dir=data_dir)
         hp = datamodule.hparams
-        encoder = TextEncoder(datamodule.word_index, datamodule.vocab_size, hp.skip_top)
+        tokenizer = WordTokenizer(datamodule.word_index, datamodule.vocab_size, hp.skip_top)
         model = load_model(checkpoint, map_location=device)
-        return cls(model, encoder, datamodule.topic_names, hp.maxlen, hp.truncating)
+        return cls(model, tokenizer, datamodule.topic_names, hp.maxlen, hp.truncating)
 
     def encode(self, texts: Sequence[str], numbers: Sequence[int] | None = None) -> list[EncodedText]:
         """Every text's encoding; one ``ValueError`` naming (by ``numbers``) every text that is empty or unknown."""
         encoded, problems = [], []
         for number, text in zip(numbers or range(1, len(texts) + 1), texts, strict=True):
             try:
-                item = self.encoder.encode(text)
+                item = self.tokenizer.encode(text)
             except ValueError as error:
                 problems.append(f"text {number}: {error}")
                 continue
             if item.known == 0:
                 problems.append(
                     f"text {number}: none of its words {list(item.words)[:10]} is in the model's vocabulary "
-                    f"({self.encoder.vocab_size:,} ids), so any topic would be a guess; give English newswire text"
+                    f"({self.tokenizer.vocab_size:,} ids), so any topic would be a guess; give English newswire text"
                 )
             encoded.append(item)
         if problems:

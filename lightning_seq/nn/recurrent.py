@@ -65,9 +65,10 @@ class RecurrentEncoder(nn.Module):
         )
         self.output_size = hidden_size * (2 if bidirectional else 1)
         # One-layer, one-direction modules of the same cell that run a direction of a layer of `rnn` on `rnn`'s own
-        # parameters, tied to them before each call. A plain list, not submodules: checkpoints do not change.
+        # parameters, tied to them before each call. A plain list, not submodules: checkpoints do not change. On the
+        # meta device: their own parameters are never used, take no memory and draw nothing from the random stream.
         widths = [input_size] + [self.output_size] * (num_layers - 1)
-        self._one_direction = [CELLS[cell](width, hidden_size, batch_first=True) for width in widths]
+        self._one_direction = [CELLS[cell](width, hidden_size, batch_first=True, device="meta") for width in widths]
         self.reset_parameters()
 
     def reset_parameters(self) -> None:

@@ -25,7 +25,11 @@ EXPERIMENTAL = r".*(is experimental \(supported from v|is an experimental featur
 
 
 def trial_row(trial: FrozenTrial) -> dict[str, Any]:
-    """One trial as a table row: its number, state, settings, scores, epochs, seconds and failure."""
+    """One trial as a table row: its number, state, settings, scores, epochs, seconds and failure.
+
+    Not ``Study.trials_dataframe()``: that needs pandas (no dependency here otherwise), and its ``params_*`` /
+    ``user_attrs_*`` columns would still need renaming, the baseline marking and the reason of an interrupted trial.
+    """
     values = trial.values or [None]
     per_epoch = trial.intermediate_values
     failure = trial.user_attrs.get("failure", "")
