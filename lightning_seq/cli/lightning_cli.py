@@ -345,8 +345,9 @@ class _Parsed(Exception):
 
 
 class _ParseOnly(SeqCLI):
-    def before_instantiate_classes(self) -> None:
-        # LightningCLI has no parse-only mode: stop once the configuration is complete, before anything is built.
+    def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
+        # LightningCLI has no parse-only mode: stop once the arguments are parsed, before seeding or building anything.
+        LightningCLI.parse_arguments(self, parser, args)
         raise _Parsed(yaml.safe_load(self.parser.dump(self.config, skip_link_targets=False, skip_unset=False))["fit"])
 
 
