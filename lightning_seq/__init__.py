@@ -1,6 +1,7 @@
 """Recurrent sequence classification on Reuters newswire topics with PyTorch Lightning."""
 
 from lightning_seq.data.datamodule import ReutersDataModule
+from lightning_seq.data.text_datamodule import TextFilesDataModule
 from lightning_seq.data.tokenizer import WordTokenizer
 from lightning_seq.inference.predictor import TopicPrediction, TopicPredictor, predict_topics
 from lightning_seq.nn.classifier import RecurrentClassifier
@@ -17,6 +18,7 @@ __all__ = [
     "SequenceClassifier",
     "SequencePooling",
     "TextEncoder",
+    "TextFilesDataModule",
     "TopicPrediction",
     "TopicPredictor",
     "WordTokenizer",

@@ -20,6 +20,7 @@ COMMANDS = {
     "predict": ("lightning_seq.cli.predict", "topics for raw text (scripts/predict.py)"),
     "export": ("lightning_seq.cli.export", "ONNX or TorchScript for serving (scripts/export.py)"),
     "tune": ("lightning_seq.cli.tune", "hyperparameter search with Optuna (scripts/tune.py)"),
+    "reuters-text": ("lightning_seq.cli.reuters_text", "the Reuters wires as CSV/JSONL/folder/fastText text files"),
     "compare": ("lightning_seq.experiments.compare", "train every cell; a results table and curves"),
     "benchmark": ("lightning_seq.experiments.benchmark", "training throughput: Lightning vs plain PyTorch"),
 }

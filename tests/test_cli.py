@@ -70,7 +70,7 @@ def test_short_flags_train_the_requested_model(tmp_path: Path, monkeypatch: pyte
     assert set(metrics) == {"test/loss", "test/acc", "test/f1_macro"}
     saved = yaml.safe_load((tmp_path / "lightning_logs" / "bilstm" / "version_0" / "config.yaml").read_text())
     assert saved["model"]["cell"] == "lstm" and saved["model"]["bidirectional"] is True
-    assert saved["data"]["batch_size"] == 64
+    assert saved["data"]["init_args"]["batch_size"] == 64
 
 
 def test_overrides_and_layering_follow_argument_order(capsys: pytest.CaptureFixture) -> None:
@@ -102,8 +102,9 @@ def test_flags_alone_train_the_presets_recipe(capsys: pytest.CaptureFixture) -> 
     """Without --config the CLI's defaults are the presets' (not Lightning's 1,000 epochs at lr 1e-3)."""
     config = printed_config(capsys, ["--cell", "lstm"])
     preset = printed_config(capsys, ["--config", str(CONFIGS / "lstm.yaml")])
-    for section, key in [("trainer", "max_epochs"), ("data", "num_words"), ("model", "hidden_size")]:
+    for section, key in [("trainer", "max_epochs"), ("model", "hidden_size")]:
         assert config[section][key] == preset[section][key]
+    assert config["data"] == preset["data"]  # the DataModule (Reuters) and every one of its settings
     assert config["model"]["optimizer"] == preset["model"]["optimizer"]
     config = printed_config(capsys, ["--model.optimizer", "torch.optim.SGD", "--model.optimizer.lr", "0.1"])
     assert config["model"]["optimizer"]["class_path"] == "torch.optim.SGD"
@@ -247,7 +248,8 @@ def test_console_entry_point_refuses_unknown_subcommands(capsys: pytest.CaptureF
         main(["tran", "--cell", "gru"])
     assert exit_.value.code == 2
     assert capsys.readouterr().err.strip() == (
-        "error: unknown subcommand 'tran'; choose one of fit, validate, test, predict, export, tune, compare, benchmark"
+        "error: unknown subcommand 'tran'; choose one of fit, validate, test, predict, export, tune, reuters-text, "
+        "compare, benchmark"
     )
     with pytest.raises(SystemExit) as exit_:
         main(["test", "--out", "somewhere"])

@@ -17,6 +17,7 @@ MODEL_CONFIGS = sorted(CONFIGS.glob("*.yaml"))
 TRAINER_OVERLAYS = sorted((CONFIGS / "trainer").glob("*.yaml"))
 LOGGER_OVERLAYS = sorted((CONFIGS / "logger").glob("*.yaml"))
 SEARCH = sorted((CONFIGS / "search").glob("*.yaml"))  # tune's spaces and the overlay they search from
+DATA_OVERLAYS = sorted((CONFIGS / "data").glob("*.yaml"))  # the text-files DataModule on the Reuters wires as text
 SEARCH_BASE = ["--config", str(CONFIGS / "best.yaml"), "--config", str(CONFIGS / "search" / "validated.yaml")]
 
 
@@ -30,7 +31,9 @@ def parse(capsys: pytest.CaptureFixture, *configs: Path) -> dict:
 
 def test_every_yaml_is_covered() -> None:
     shipped = set(CONFIGS.rglob("*.yaml"))
-    assert shipped == set(MODEL_CONFIGS) | set(TRAINER_OVERLAYS) | set(LOGGER_OVERLAYS) | set(SEARCH)
+    assert shipped == set(MODEL_CONFIGS) | set(TRAINER_OVERLAYS) | set(LOGGER_OVERLAYS) | set(SEARCH) | set(
+        DATA_OVERLAYS
+    )
     assert {p.stem for p in LOGGER_OVERLAYS} == {"tensorboard", "csv", "mlflow", "tensorboard+csv"}
     assert {p.stem for p in MODEL_CONFIGS} >= {"rnn", "lstm", "gru", "bilstm", "bigru"}
     assert {p.stem for p in TRAINER_OVERLAYS} >= {"cpu", "gpu", "bf16-mixed", "16-mixed"}
@@ -53,7 +56,9 @@ def test_shipped_search_spaces_pass_the_fit_parser_from_their_documented_base(sp
     from lightning_seq.tune.search_space import check_space, load_space
 
     base = check_space(load_space(space), SEARCH_BASE, source=str(space))
-    assert base["data"]["val_split"] == 0.2 and base["checkpoint"]["monitor"] == "val/acc"  # the overlay applied
+    assert (
+        base["data"]["init_args"]["val_split"] == 0.2 and base["checkpoint"]["monitor"] == "val/acc"
+    )  # the overlay applied
     assert f"--space configs/search/{space.name}" in space.read_text()  # its header says how to run it
 
 
@@ -76,7 +81,7 @@ def test_flags_alone_train_the_recipe_under_the_models_name(capsys: pytest.Captu
 
 def test_best_recipe_is_what_the_readme_says(capsys: pytest.CaptureFixture) -> None:
     parsed = parse(capsys, CONFIGS / "best.yaml")
-    model, data = parsed["model"], parsed["data"]
+    model, data = parsed["model"], parsed["data"]["init_args"]
     assert (model["cell"], model["bidirectional"], model["hidden_size"], model["pooling"]) == ("gru", True, 188, "max")
     assert model["optimizer"]["class_path"] == "torch.optim.AdamW"
     assert model["scheduler"]["class_path"] == "torch.optim.lr_scheduler.OneCycleLR"
@@ -104,7 +109,8 @@ def test_seed_presets_keep_the_seed_setup(name: str, capsys: pytest.CaptureFixtu
     parsed = parse(capsys, CONFIGS / f"{name}.yaml")
     assert parsed["model"]["hidden_size"] == 64 and parsed["model"]["optimizer"]["class_path"] == "torch.optim.Adam"
     assert parsed["trainer"]["max_epochs"] == 5
-    data = parsed["data"]
+    data = parsed["data"]["init_args"]
+    assert parsed["data"]["class_path"] == "lightning_seq.data.datamodule.ReutersDataModule"
     assert (data["batch_size"], data["val_split"], data["maxlen"]) == (128, 0.2, 200)
 
 
@@ -125,3 +131,15 @@ def test_logger_overlay_replaces_the_presets_logger(overlay: Path, capsys: pytes
     expected = expected if isinstance(expected, list) else [expected]
     assert [logger["class_path"] for logger in loggers] == [logger["class_path"] for logger in expected]
     assert all(logger["init_args"]["save_dir"] in ("lightning_logs", "mlruns") for logger in loggers)
+
+
+@pytest.mark.parametrize("overlay", DATA_OVERLAYS, ids=lambda p: p.stem)
+def test_data_overlay_switches_to_text_files_and_keeps_the_recipes_shared_settings(
+    overlay: Path, capsys: pytest.CaptureFixture
+) -> None:
+    parsed = parse(capsys, CONFIGS / "fast.yaml", overlay)
+    data = parsed["data"]["init_args"]
+    assert parsed["data"]["class_path"] == "lightning_seq.TextFilesDataModule"
+    assert data["train_file"].startswith("data/reuters-text/") and data["test_file"].startswith("data/reuters-text/")
+    assert (data["batch_size"], data["num_words"], data["val_split"]) == (32, None, 0.2)  # fast.yaml's
+    assert "python scripts/reuters_text.py" in overlay.read_text() or "scripts/reuters_text.py" in overlay.read_text()

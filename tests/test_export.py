@@ -38,7 +38,7 @@ def test_exported_checkpoint_matches_its_logits(
     worst, items = parity(net, path, batches)  # net: the checkpoint's own weights
     assert worst < 1e-5 and items == 4 * 128 + 5
     contract = json.loads(path.with_name(path.name + ".json").read_text())
-    assert contract["padding"] == "post" and contract["vocab_size"] == 10000 and len(contract["topics"]) == 46
+    assert contract["padding"] == "post" and contract["vocab_size"] == 10000 and len(contract["labels"]) == 46
     assert contract["encoding"] == {"num_words": 10000, "skip_top": 0, "maxlen": 200, "truncating": "pre"}
 
 

@@ -71,7 +71,7 @@ def test_report_files_and_normalised_confusion(tmp_path: Path) -> None:
     assert rows[0, 0] == pytest.approx(0.75)
     markdown, data = report.write(tmp_path)
     lines = markdown.read_text().splitlines()
-    assert lines[2] == "| topic | precision | recall | F1 | support |"
+    assert lines[2] == "| label | precision | recall | F1 | support |"
     assert lines[4] == "| a | 0.600 | 0.750 | 0.667 | 4 |" and lines[-2].startswith("| macro avg |")
     assert json.loads(data.read_text()) == json.loads(json.dumps(report.to_dict()))
     assert json.loads(data.read_text())["classes"][0] == {
@@ -155,7 +155,7 @@ def test_test_script_reproduces_the_fits_test_numbers(gru_run: Path, gru_checkpo
         assert (out / name).read_bytes()[:8] == PNG
     assert list(out.glob("events.out.tfevents.*"))
     printed = capsys.readouterr().out
-    assert "| topic | precision | recall | F1 | support |" in printed and "| cocoa |" in printed
+    assert "| label | precision | recall | F1 | support |" in printed and "| cocoa |" in printed
 
 
 def test_test_report_needs_logits_from_test_step() -> None:

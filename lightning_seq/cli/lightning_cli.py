@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import re
 import sys
 import warnings
 from argparse import ArgumentError
@@ -20,7 +21,7 @@ from typing import Any
 import torch
 import yaml
 from jsonargparse import Namespace
-from lightning.pytorch import Callback, LightningModule, Trainer
+from lightning.pytorch import Callback, LightningDataModule, LightningModule, Trainer
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, ModelSummary, ProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 from lightning.pytorch.utilities.exceptions import MisconfigurationException, SIGTERMException
@@ -43,8 +44,9 @@ from lightning_seq.cli.run_setup import (
 )
 from lightning_seq.constraints import plain_number
 from lightning_seq.data.datamodule import ReutersDataModule
+from lightning_seq.data.text_datamodule import TextFilesDataModule  # noqa: F401  (a --data choice by name)
 from lightning_seq.errors import BadCheckpoint, BadValue, report_user_errors
-from lightning_seq.inference.loading import data_settings, load_datamodule_settings, read_checkpoint
+from lightning_seq.inference.loading import data_settings, datamodule_config, read_checkpoint
 from lightning_seq.recipes.presets import SEED_RECIPE
 from lightning_seq.reporting.run_summary import write_run_report
 from lightning_seq.training.callbacks import EpochTimer, TestReport, TokenThroughput, TrainingCurves
@@ -55,8 +57,12 @@ from lightning_seq.training.run_directory import run_directory
 from lightning_seq.training.shutdown import SIGTERM_EXIT, end_stuck_process_on_sigterm
 
 TENSORBOARD_LOGGER = "lightning.pytorch.loggers.TensorBoardLogger"
+DEFAULT_DATAMODULE = f"{ReutersDataModule.__module__}.{ReutersDataModule.__qualname__}"
 # Data settings that decide what the batches hold: a resumed fit must have the checkpoint's.
-BATCH_SETTINGS = ("num_words", "skip_top", "maxlen", "truncating", "val_split", "val_seed", "seed", "batch_size")
+BATCH_SETTINGS = (
+    "num_words", "skip_top", "maxlen", "truncating", "val_split", "val_seed", "seed", "batch_size",
+    "train_file", "val_file", "min_count", "text_column", "label_column", "label_separator",
+)  # fmt: skip
 
 
 class RunConfig(SaveConfigCallback):
@@ -83,6 +89,7 @@ class SeqCLI(LightningCLI):
         parser.set_defaults(recipe_defaults(SEED_RECIPE))
         parser.link_arguments("data.vocab_size", "model.vocab_size", apply_on="instantiate")
         parser.link_arguments("data.num_classes", "model.num_classes", apply_on="instantiate")
+        parser.link_arguments("data.multi_label", "model.label_mode", label_mode, apply_on="instantiate")
         # Two plain ModelCheckpoints keep last.ckpt current: `checkpoint` after every epoch's validation (with the
         # best by val/acc), `step_checkpoint` every 50 optimizer steps inside epochs, so that a killed run loses
         # at most that many steps. The training loader's state (lightning_seq.data.batching) makes the resume exact.
@@ -139,7 +146,7 @@ class SeqCLI(LightningCLI):
             mismatch = architecture_mismatch(saved, config.model)
             if mismatch:
                 raise BadCheckpoint(mismatch)
-            check_batch_settings(data_settings(config.ckpt_path), config.data)
+            check_batch_settings(data_settings(config.ckpt_path), config.data.init_args)
 
     @property
     def run_config(self) -> Any:
@@ -220,7 +227,8 @@ class SeqCLI(LightningCLI):
         if report is not None and self.trainer.is_global_zero:
             table = report.to_markdown().splitlines()
             print("\n".join([*table[:14], "| ... |", *table[-2:]]))
-            print(f"macro F1 {report.macro.f1:.4f}, weighted F1 {report.weighted.f1:.4f}")
+            micro = f"micro F1 {report.micro.f1:.4f}, " if report.micro else ""
+            print(f"{micro}macro F1 {report.macro.f1:.4f}, weighted F1 {report.weighted.f1:.4f}")
         self._write_metrics("test_metrics.json")
 
     def _write_metrics(self, name: str) -> None:
@@ -230,6 +238,10 @@ class SeqCLI(LightningCLI):
         directory.mkdir(parents=True, exist_ok=True)
         (directory / name).write_text(json.dumps(self.metrics, indent=2) + "\n")
         print(f"{rounded(self.metrics)} (written to {directory / name})", flush=True)
+
+
+def label_mode(multi_label: bool) -> str:
+    return "multi" if multi_label else "single"
 
 
 def _class_config(cls: type, **init_args: Any) -> Namespace:
@@ -320,7 +332,8 @@ def _build(cli_class: type[SeqCLI], subcommand: str, argv: list[str], callbacks:
     try:
         return cli_class(
             SequenceClassifier,
-            ReutersDataModule,
+            LightningDataModule,  # any DataModule: --data TextFilesDataModule; ReutersDataModule by default
+            subclass_mode_data=True,
             save_config_callback=RunConfig,
             save_config_kwargs={"overwrite": True, "save_to_log_dir": False},  # refuse_to_overwrite guards runs
             auto_configure_optimizers=False,  # the model takes its optimizer as an argument (model.optimizer)
@@ -333,9 +346,26 @@ def _build(cli_class: type[SeqCLI], subcommand: str, argv: list[str], callbacks:
             trainer_defaults={"callbacks": callbacks} if callbacks else None,
         )
     except ArgumentError as error:
-        raise BadValue(f"{one_line(str(error))} (see --help)") from None
+        raise BadValue(f"{data_setting_error(one_line(str(error)))} (see --help)") from None
     except MisconfigurationException as error:  # Lightning's own type for a setting it cannot use
         raise BadValue(one_line(str(error))) from None
+
+
+# LightningCLI adds `data` with a None default, so jsonargparse reports a DataModule argument's error inside the
+# Optional union's ("Does not validate against any of the Union subtypes ... - Expected a <class 'NoneType'> ...").
+_DATA_UNION_ERROR = re.compile(
+    r"""Parser key "data": Does not validate against any of the Union subtypes.*?"""
+    r"""Problem with given class_path '([^']+)': (?:Parser key "([^"]+)": )?(.*?) - Expected a <class 'NoneType'>.*"""
+)
+
+
+def data_setting_error(message: str) -> str:
+    """The DataModule argument's own error, as ``Parser key "data.maxlen": ...`` (other messages unchanged)."""
+    match = _DATA_UNION_ERROR.fullmatch(message)
+    if match is None:
+        return message
+    class_path, key, reason = match.groups()
+    return f'Parser key "data{"." + key if key else ""}": {reason} ({class_path.rpartition(".")[2]})'
 
 
 class _Parsed(Exception):
@@ -383,7 +413,7 @@ def checkpoint_defaults(argv: list[str], subcommand: str) -> list[str]:
     if subcommand == "fit":
         return argv
     out = Path(out) if out else default_out(Path(ckpt_path))
-    settings = {"data": load_datamodule_settings(ckpt_path), "trainer": evaluation_trainer(out)}
+    settings = {"data": datamodule_config(ckpt_path), "trainer": evaluation_trainer(out)}
     return ["--config", yaml.safe_dump(settings), *argv]
 
 
@@ -417,4 +447,7 @@ def recipe_defaults(path: Path) -> dict[str, Any]:
             return {key: item for name, sub in value.items() for key, item in flatten(f"{prefix}{name}.", sub).items()}
         return {prefix.rstrip("."): value}
 
-    return flatten("", yaml.safe_load(path.read_text()))
+    recipe = yaml.safe_load(path.read_text())
+    data = recipe.pop("data", {})
+    # `data` is a subclass choice (--data TextFilesDataModule): its defaults are the default class's arguments
+    return {**flatten("", recipe), "data": {"class_path": DEFAULT_DATAMODULE, "init_args": data}}

@@ -1,4 +1,5 @@
-"""``scripts/predict.py`` / ``lightning-seq predict``: topics for texts given inline, in a file, or on stdin."""
+"""``scripts/predict.py`` / ``lightning-seq predict``: labels for texts given inline, in a file, or on stdin, or for
+every row of an ``--input`` file written to an ``--output`` file (streamed)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from jsonargparse import Namespace
 
 from lightning_seq.cli.parsers import command_parser, parse
 from lightning_seq.errors import BadValue, MissingFile, report_user_errors
+from lightning_seq.inference.file_predictions import FileSummary, predict_file
 from lightning_seq.inference.predictor import TopicPrediction, TopicPredictor
 
 
@@ -74,29 +76,46 @@ def format_prediction(number: int, prediction: TopicPrediction) -> str:
         notes.append(f"{len(prediction.unknown_words)} unknown: {shown}")
     if prediction.truncated_tokens:
         notes.append(f"first {prediction.truncated_tokens} tokens cut to fit maxlen")
+    decided = [name for name, _ in prediction.labels]
+    if decided != [name for name, _ in prediction.topics[:1]]:  # a multi-label decision: say which labels it is
+        notes.append(f"labels: {', '.join(decided) or 'none above the threshold'}")
     lines = [f"[{number}] {preview!r} ({'; '.join(notes)})"]
     lines += [f"    {name:<16} {probability:.3f}" for name, probability in prediction.topics]
     return "\n".join(lines)
 
 
 @report_user_errors
-def main(argv: Sequence[str] | None = None) -> list[TopicPrediction]:
-    parser = command_parser("scripts/predict.py", "Topics for raw newswire text from a trained checkpoint.")
+def main(argv: Sequence[str] | None = None) -> list[TopicPrediction] | FileSummary:
+    parser = command_parser("scripts/predict.py", "Labels for raw text from a trained checkpoint.")
     parser.add_argument("--ckpt", type=Path, required=True, help="checkpoint written by scripts/fit.py")
     parser.add_argument("--text", action="append", help="a text to classify (repeatable)")
     parser.add_argument(
-        "--file", type=Path, help="a text file, one newswire per line (UTF-8 or UTF-16; blank lines are skipped)"
+        "--file", type=Path, help="a text file, one text per line (UTF-8 or UTF-16; blank lines are skipped)"
     )
-    parser.add_argument("--top_k", type=int, default=3, help="topics to show per text")
+    parser.add_argument(
+        "--input", type=Path, help="a CSV/TSV (with a header), JSON lines or .txt (one text per line) file to predict"
+    )
+    parser.add_argument("--output", type=Path, help="with --input: the predictions, .jsonl or .csv")
+    parser.add_argument("--text_column", default="text", help="with --input: the text's column or JSON key")
+    parser.add_argument(
+        "--id_column", default="id", help="with --input: carried into the output (the default 'id' when present)"
+    )
+    parser.add_argument("--format", default="auto", help="with --input: auto, csv, tsv, jsonl or fasttext")
+    parser.add_argument("--encoding", default="utf-8", help="with --input: the file's text encoding")
+    parser.add_argument("--top_k", type=int, default=3, help="labels to show per text (ranked by probability)")
     parser.add_argument(
         "--json", action="store_true", help="one JSON object per text (with its line 'number') instead of a table"
     )
     parser.add_argument("--data_dir", help="directory with reuters_word_index.json (default: $LIGHTNING_SEQ_DATA)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     args = parse(parser, argv)
-    if args.text and args.file:
-        raise BadValue("give --text or --file, not both")
+    if sum(bool(given) for given in (args.text, args.file, args.input)) > 1:
+        raise BadValue("give one of --text, --file or --input")
+    if bool(args.input) != bool(args.output):
+        raise BadValue("--input and --output go together: predictions for every row of --input are written to --output")
     device = _usable_device(args.device)
+    if args.input:
+        return _predict_file(args, device)
     numbers, texts = zip(*_read_texts(args), strict=True)
     predictor = TopicPredictor.from_checkpoint(args.ckpt, args.data_dir, device)
     predictions = predictor.predict(list(texts), args.top_k, numbers=list(numbers))
@@ -104,6 +123,27 @@ def main(argv: Sequence[str] | None = None) -> list[TopicPrediction]:
         record = {"number": number} | prediction.to_dict()
         print(json.dumps(record) if args.json else format_prediction(number, prediction))
     return predictions
+
+
+def _predict_file(args: Namespace, device: torch.device) -> FileSummary:
+    if args.format not in ("auto", "csv", "tsv", "jsonl", "fasttext"):
+        raise BadValue(f"--format {args.format}: choose auto, csv, tsv, jsonl or fasttext")
+    if not args.input.is_file():
+        raise MissingFile(f"--input {args.input} does not exist (or is not a file)")
+    predictor = TopicPredictor.from_checkpoint(args.ckpt, args.data_dir, device)
+    summary = predict_file(
+        predictor,
+        args.input,
+        args.output,
+        args.top_k,
+        fmt=args.format,
+        text_column=args.text_column,
+        id_column=args.id_column,
+        encoding=args.encoding,
+        progress=sys.stderr.isatty(),
+    )
+    print(f"Wrote {summary.rows:,} predictions to {summary.output} ({summary.unknown_words:,} unknown words in all)")
+    return summary
 
 
 def _usable_device(name: str) -> torch.device:

@@ -23,7 +23,103 @@ from lightning_seq.data.sequences import INDEX_FROM, Ragged, keras_encode
 Side = Literal["pre", "post"]
 
 
-class ReutersDataModule(L.LightningDataModule):
+class PaddedBatchesDataModule(L.LightningDataModule):
+    """The loaders every DataModule here shares: padded datasets in ``self.datasets`` ("train", "val", "test"),
+    served bucketed, resumable mid-epoch (see :class:`BucketBatchSampler`), pinned on CUDA.
+
+    Subclasses fill ``self.datasets`` in ``setup`` and have the hyperparameters ``batch_size``, ``bucketing``,
+    ``bucket_batches``, ``num_workers`` and ``pin_memory``.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.datasets: dict[str, PaddedDataset] = {}
+        self._train_loader: ResumableDataLoader | None = None
+        self._train_position: dict | None = None  # from a checkpoint, for the next training loader
+
+    @property
+    def multi_label(self) -> bool:
+        """Whether an item may carry several labels (a multi-hot row) instead of one class id."""
+        return False
+
+    @property
+    def label_names(self) -> tuple[str, ...]:
+        """Class ``i``'s name is ``label_names[i]``."""
+        raise NotImplementedError
+
+    @property
+    def topic_names(self) -> tuple[str, ...]:
+        """The label names under the name the reports and older callers use."""
+        return self.label_names
+
+    def label_counts(self) -> np.ndarray:
+        """Training items per class (after ``setup("fit")``): what ``class_weights: balanced`` divides by."""
+        if "train" not in self.datasets:
+            raise RuntimeError("call setup('fit') before asking for the training label counts")
+        labels = self.datasets["train"].labels.numpy()
+        if labels.ndim == 2:
+            return labels.sum(axis=0).astype(np.int64)
+        return np.bincount(labels, minlength=len(self.label_names))
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader | list:
+        return self._loader("val", shuffle=False) if "val" in self.datasets else []
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", shuffle=False)
+
+    def predict_dataloader(self) -> DataLoader:
+        """The test split in its own order (not bucketed), so predictions line up with the items."""
+        return self._loader("test", shuffle=False, bucket=False)
+
+    def state_dict(self) -> dict:
+        """Where training stands in the data and in torch's random stream (see :class:`BucketBatchSampler`).
+
+        The training loader is stateful too, but Lightning restores loaders only when it restarts inside an
+        epoch; kept here as well, an epoch-end checkpoint also resumes the random stream exactly.
+        """
+        position = self._train_loader.state_dict() if self._train_loader is not None else {}
+        return {"train_position": position} if position else {}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self._train_position = state_dict.get("train_position")
+
+    def _loader(self, split: str, shuffle: bool, bucket: bool = True) -> DataLoader:
+        if split not in self.datasets:
+            raise RuntimeError(f"call setup() before asking for the {split} dataloader")
+        dataset, hp = self.datasets[split], self.hparams
+        common = {
+            "collate_fn": keep_batch,
+            "num_workers": hp.num_workers,
+            "persistent_workers": hp.num_workers > 0,
+            "pin_memory": self._on_cuda() if hp.pin_memory is None else hp.pin_memory,
+        }
+        if shuffle:  # training: resumable mid-epoch (see BucketBatchSampler), bucketed or plain
+            sort = hp.bucketing and bucket
+            batches = BucketBatchSampler(
+                EpochRandomSampler(dataset), dataset.lengths, hp.batch_size, False, hp.bucket_batches, sort, sort
+            )
+            if self._train_position:
+                batches.load_state_dict(self._train_position)
+                self._train_position = None
+            self._train_loader = ResumableDataLoader(dataset, batch_sampler=batches, **common)
+            return self._train_loader
+        if not (hp.bucketing and bucket):
+            return DataLoader(dataset, batch_size=hp.batch_size, shuffle=False, **common)
+        # Bucketed, in a fixed mixed order: a length-sorted split would put only the shortest wires first.
+        batches = BucketBatchSampler(
+            SequentialSampler(dataset), dataset.lengths, hp.batch_size, False, hp.bucket_batches, True, order_seed=0
+        )
+        return DataLoader(dataset, batch_sampler=batches, **common)
+
+    def _on_cuda(self) -> bool:
+        trainer = self.trainer  # None outside a Trainer
+        return trainer is not None and isinstance(trainer.accelerator, CUDAAccelerator)
+
+
+class ReutersDataModule(PaddedBatchesDataModule):
     """Downloads (hash-verified), caches, splits and pads Reuters into batches.
 
     Args:
@@ -70,10 +166,7 @@ class ReutersDataModule(L.LightningDataModule):
         super().__init__()
         check_ranges(ReutersDataModule.__init__, locals())
         self.save_hyperparameters()
-        self.datasets: dict[str, PaddedDataset] = {}
         self._word_index: dict[str, int] | None = None
-        self._train_loader: ResumableDataLoader | None = None
-        self._train_position: dict | None = None  # from a checkpoint, for the next training loader
 
     @property
     def vocab_size(self) -> int:
@@ -85,7 +178,7 @@ class ReutersDataModule(L.LightningDataModule):
         return reuters.NUM_CLASSES
 
     @property
-    def topic_names(self) -> tuple[str, ...]:
+    def label_names(self) -> tuple[str, ...]:
         return reuters.TOPICS
 
     @property
@@ -120,65 +213,8 @@ class ReutersDataModule(L.LightningDataModule):
         hp = self.hparams
         return keras_encode(self._load_raw(), hp.num_words, hp.skip_top, hp.seed)
 
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True)
-
-    def val_dataloader(self) -> DataLoader | list:
-        return self._loader("val", shuffle=False) if "val" in self.datasets else []
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test", shuffle=False)
-
-    def predict_dataloader(self) -> DataLoader:
-        """The test split in its own order (not bucketed), so predictions line up with the items."""
-        return self._loader("test", shuffle=False, bucket=False)
-
-    def state_dict(self) -> dict:
-        """Where training stands in the data and in torch's random stream (see :class:`BucketBatchSampler`).
-
-        The training loader is stateful too, but Lightning restores loaders only when it restarts inside an
-        epoch; kept here as well, an epoch-end checkpoint also resumes the random stream exactly.
-        """
-        position = self._train_loader.state_dict() if self._train_loader is not None else {}
-        return {"train_position": position} if position else {}
-
-    def load_state_dict(self, state_dict: dict) -> None:
-        self._train_position = state_dict.get("train_position")
-
     def _load_raw(self) -> Ragged:
         return reuters.load_raw(self.hparams.data_dir, self.hparams.cache_dir, self.hparams.download)
-
-    def _loader(self, split: str, shuffle: bool, bucket: bool = True) -> DataLoader:
-        if split not in self.datasets:
-            raise RuntimeError(f"call setup() before asking for the {split} dataloader")
-        dataset, hp = self.datasets[split], self.hparams
-        common = {
-            "collate_fn": keep_batch,
-            "num_workers": hp.num_workers,
-            "persistent_workers": hp.num_workers > 0,
-            "pin_memory": self._on_cuda() if hp.pin_memory is None else hp.pin_memory,
-        }
-        if shuffle:  # training: resumable mid-epoch (see BucketBatchSampler), bucketed or plain
-            sort = hp.bucketing and bucket
-            batches = BucketBatchSampler(
-                EpochRandomSampler(dataset), dataset.lengths, hp.batch_size, False, hp.bucket_batches, sort, sort
-            )
-            if self._train_position:
-                batches.load_state_dict(self._train_position)
-                self._train_position = None
-            self._train_loader = ResumableDataLoader(dataset, batch_sampler=batches, **common)
-            return self._train_loader
-        if not (hp.bucketing and bucket):
-            return DataLoader(dataset, batch_size=hp.batch_size, shuffle=False, **common)
-        # Bucketed, in a fixed mixed order: a length-sorted split would put only the shortest wires first.
-        batches = BucketBatchSampler(
-            SequentialSampler(dataset), dataset.lengths, hp.batch_size, False, hp.bucket_batches, True, order_seed=0
-        )
-        return DataLoader(dataset, batch_sampler=batches, **common)
-
-    def _on_cuda(self) -> bool:
-        trainer = self.trainer  # None outside a Trainer
-        return trainer is not None and isinstance(trainer.accelerator, CUDAAccelerator)
 
 
 def _holdout(train: Ragged, fraction: float, seed: int) -> tuple[Ragged, Ragged | None]:

@@ -81,9 +81,7 @@ def keras_encode(
         raise ValueError(f"num_words must be > {INDEX_FROM} (ids 0-2 are reserved), got {num_words}")
     if skip_top < 0:
         raise ValueError(f"skip_top must be >= 0, got {skip_top}")
-    order = np.arange(len(raw))
-    np.random.RandomState(seed).shuffle(order)
-    shuffled = raw.select(order)
+    shuffled = raw.select(keras_order(len(raw), seed))
 
     lengths = shuffled.lengths + 1
     offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
@@ -96,8 +94,20 @@ def keras_encode(
     limit = num_words if num_words is not None else int(tokens.max()) + 1
     encoded = Ragged(limit_vocabulary(tokens, limit, skip_top), offsets, shuffled.labels)
 
-    cut = int(len(encoded) * (1 - test_split))
+    cut = keras_cut(len(encoded), test_split)
     return encoded.select(np.arange(cut)), encoded.select(np.arange(cut, len(encoded)))
+
+
+def keras_order(items: int, seed: int = 113) -> np.ndarray:
+    """The order ``load_data()`` shuffles the wires into before cutting train | test."""
+    order = np.arange(items)
+    np.random.RandomState(seed).shuffle(order)
+    return order
+
+
+def keras_cut(items: int, test_split: float = 0.2) -> int:
+    """How many of the shuffled wires are training wires (8,982 of 11,228)."""
+    return int(items * (1 - test_split))
 
 
 def limit_vocabulary(tokens: np.ndarray, vocab_size: int, skip_top: int = 0) -> np.ndarray:

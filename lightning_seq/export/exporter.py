@@ -4,8 +4,9 @@ Inputs: ``tokens`` int64 ``(batch, time)``, each row's token ids first and 0-pad
 training batches' layout), and ``lengths`` int64 ``(batch,)``, the real tokens per row (each >= 1).
 Both dimensions are dynamic; ids must be below ``vocab_size`` (the runner :func:`load_exported` returns checks
 its inputs first). Texts are encoded as in
-:mod:`lightning_seq.data.tokenizer`. A ``<model>.json`` beside the model records this contract, the topic names
-and the encoding settings, so that a deployment needs nothing else from this package.
+:mod:`lightning_seq.data.tokenizer`. A ``<model>.json`` beside the model records this contract, the label names,
+the encoding settings (and a text-files run's vocabulary), and for multi-label models the decision thresholds, so
+that a deployment needs nothing else from this package.
 
 ONNX goes through torch's TorchScript-based exporter: it maps ``nn.RNN`` / ``nn.LSTM`` / ``nn.GRU``
 onto ONNX's own recurrent operators with dynamic batch and time axes. (The newer dynamo exporter
@@ -25,9 +26,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from lightning_seq.data.reuters import TOPICS
 from lightning_seq.errors import BadValue, NotWritable
-from lightning_seq.inference.loading import data_settings, load_model
+from lightning_seq.inference.loading import checkpoint_encoding, data_settings, load_model
 from lightning_seq.nn.classifier import RecurrentClassifier, check_batch
 
 Format = Literal["onnx", "torchscript"]
@@ -152,15 +152,29 @@ def export_checkpoint(
     """Export the checkpoint's network with its data settings; ``out`` defaults to the checkpoint's path + suffix."""
     checkpoint = Path(checkpoint)
     settings = data_settings(checkpoint)
-    net = load_model(checkpoint).net
-    metadata = {
-        "checkpoint": str(checkpoint),
-        "vocab_size": net.vocab_size,
-        "encoding": {key: settings.get(key) for key in ("num_words", "skip_top", "maxlen", "truncating")},
-        "text": "lower-case, Keras text_to_word_sequence punctuation filters, reuters_word_index.json rank + 3, "
-        "start token 1 first, out-of-vocabulary 2",
-        "topics": list(TOPICS),
-    }
+    model = load_model(checkpoint)
+    net = model.net
+    encoding = checkpoint_encoding(checkpoint)
+    metadata = {"checkpoint": str(checkpoint), "vocab_size": net.vocab_size}
+    if encoding.words is None:  # Reuters: the word index is the published file
+        metadata["encoding"] = {key: settings.get(key) for key in ("num_words", "skip_top", "maxlen", "truncating")}
+        metadata["text"] = (
+            "lower-case, Keras text_to_word_sequence punctuation filters, reuters_word_index.json rank + 3, "
+            "start token 1 first, out-of-vocabulary 2"
+        )
+    else:  # the user's texts: the fitted vocabulary travels with the model
+        metadata["encoding"] = {key: settings.get(key) for key in ("num_words", "min_count", "maxlen", "truncating")}
+        metadata["text"] = (
+            "lower-case, Keras text_to_word_sequence punctuation filters, word i of `vocabulary` is id i + 3, "
+            "start token 1 first, out-of-vocabulary 2"
+        )
+        metadata["vocabulary"] = encoding.words
+    metadata["labels"] = list(encoding.label_names)  # output i is labels[i]
+    if model.multi_label:
+        metadata["decision"] = "multi-label: label i is predicted when sigmoid(logits[i]) >= thresholds[i]"
+        metadata["thresholds"] = [round(float(value), 6) for value in model.thresholds]
+    else:
+        metadata["decision"] = "single-label: softmax(logits); the predicted label is the argmax"
     path = Path(out) if out else checkpoint.with_suffix(SUFFIXES[fmt])
     if path.resolve() == checkpoint.resolve():
         raise BadValue(f"--out {path} is the checkpoint itself: exporting would overwrite it; give another --out")

@@ -7,57 +7,22 @@ factory out of the hyperparameters for exactly this reason).
 
 from __future__ import annotations
 
-import pickle
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from lightning_seq.data.datamodule import ReutersDataModule
-from lightning_seq.errors import BadCheckpoint, MissingFile
+from lightning_seq.checkpoint_file import read_checkpoint
+from lightning_seq.data.datamodule import PaddedBatchesDataModule, ReutersDataModule
+from lightning_seq.data.text_datamodule import TextFilesDataModule
+from lightning_seq.data.tokenizer import WordTokenizer
+from lightning_seq.data.vocabulary import vocabulary_tokenizer
+from lightning_seq.errors import BadCheckpoint
 from lightning_seq.training.module import SequenceClassifier
 
 # Bookkeeping LightningCLI adds to saved hyperparameters.
 _NOT_SETTINGS = ("_instantiator", "_class_path")
-
-
-def read_checkpoint(path: str | Path) -> dict[str, Any]:
-    """The checkpoint's contents, loaded without unpickling arbitrary objects.
-
-    Every script that reads a checkpoint comes through here first, so an unusable file gets one message
-    naming it. torch's own message is not passed on: for a file that holds other objects it suggests
-    ``weights_only=False``, which would run whatever code the file carries.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise MissingFile(
-            f"checkpoint {path} does not exist; scripts/fit.py writes them to <log dir>/checkpoints/ "
-            "(best-*.ckpt, last.ckpt)"
-        )
-    try:
-        # mmap: reading the settings does not pull every tensor into memory; load_model reads the file again
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except pickle.UnpicklingError as error:
-        if "weights only" not in str(error).lower():
-            raise BadCheckpoint(_unreadable(path, error)) from None
-        raise BadCheckpoint(
-            f"{path} is not a readable checkpoint: it holds pickled Python objects besides tensors and plain "
-            "values, and lightning_seq never unpickles those (loading them could run code in the file); "
-            f"use a checkpoint that scripts/fit.py wrote"
-        ) from None
-    except Exception as error:  # torch raises RuntimeError / EOFError / UnicodeDecodeError / KeyError for junk
-        raise BadCheckpoint(_unreadable(path, error)) from None
-    missing = [key for key in ("state_dict", "hyper_parameters") if key not in checkpoint]
-    if missing:
-        raise BadCheckpoint(f"{path} is not a lightning_seq checkpoint: it has no {' or '.join(missing)}")
-    return checkpoint
-
-
-def _unreadable(path: Path, error: Exception) -> str:
-    return (
-        f"{path} is not a readable checkpoint: it is truncated, corrupted or not a PyTorch checkpoint "
-        f"({type(error).__name__}); use a best-*.ckpt or last.ckpt that scripts/fit.py wrote"
-    )
 
 
 def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> SequenceClassifier:
@@ -68,11 +33,11 @@ def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> Se
 
 
 def data_settings(path: str | Path) -> dict[str, Any]:
-    """The :class:`ReutersDataModule` arguments the checkpoint's run used (vocabulary, maxlen, padding, split)."""
+    """The DataModule arguments the checkpoint's run used (vocabulary, maxlen, padding, split, files)."""
     saved = read_checkpoint(path).get("datamodule_hyper_parameters")
     if saved is None:
         raise BadCheckpoint(
-            f"{path} records no data settings (it was not trained with a ReutersDataModule); "
+            f"{path} records no data settings (it was not trained through scripts/fit.py's DataModules); "
             "the vocabulary and padding it expects are unknown"
         )
     return {key: value for key, value in saved.items() if key not in _NOT_SETTINGS}
@@ -91,8 +56,53 @@ def load_datamodule_settings(path: str | Path) -> dict[str, Any]:
     return settings
 
 
-def load_datamodule(path: str | Path, **overrides: Any) -> ReutersDataModule:
-    """A :class:`ReutersDataModule` with the checkpoint's data settings, ``overrides`` (e.g. ``data_dir``) applied."""
+def datamodule_class(path: str | Path) -> type[PaddedBatchesDataModule]:
+    """The DataModule class the checkpoint's run used (runs from before the choice existed used Reuters)."""
+    saved = read_checkpoint(path).get("datamodule_hyper_parameters") or {}
+    name = str(saved.get("_class_path", "")).rpartition(".")[2]
+    return TextFilesDataModule if name == TextFilesDataModule.__name__ else ReutersDataModule
+
+
+def datamodule_config(path: str | Path) -> dict[str, Any]:
+    """``{"class_path": ..., "init_args": ...}`` rebuilding the checkpoint's data for ``validate``/``test``: the
+    Reuters settings, or the text files with the checkpoint's own vocabulary and labels (``vocabulary_from``)."""
+    cls = datamodule_class(path)
     settings = load_datamodule_settings(path)
-    settings.update({key: value for key, value in overrides.items() if value is not None})
-    return ReutersDataModule(**settings)
+    if cls is TextFilesDataModule:
+        settings["vocabulary_from"] = str(path)
+    return {"class_path": f"{cls.__module__}.{cls.__qualname__}", "init_args": settings}
+
+
+def load_datamodule(path: str | Path, **overrides: Any) -> PaddedBatchesDataModule:
+    """The checkpoint's DataModule with its data settings, ``overrides`` (e.g. ``data_dir``) applied."""
+    config = datamodule_config(path)
+    config["init_args"].update({key: value for key, value in overrides.items() if value is not None})
+    return datamodule_class(path)(**config["init_args"])
+
+
+@dataclass(frozen=True)
+class CheckpointEncoding:
+    """How the checkpoint's training data turned text into ids, and what its outputs mean."""
+
+    tokenizer: WordTokenizer
+    label_names: tuple[str, ...]
+    maxlen: int
+    truncating: str
+    multi_label: bool
+    words: list[str] | None  # a fitted vocabulary (text files); None for the Reuters word index
+
+
+def checkpoint_encoding(path: str | Path, data_dir: str | None = None) -> CheckpointEncoding:
+    """The encoding of ``path``'s data: the vocabulary the checkpoint carries, or for Reuters the word index
+    (from ``data_dir``, ``$LIGHTNING_SEQ_DATA`` or the cache) with the checkpoint's ``num_words``/``skip_top``."""
+    settings = load_datamodule_settings(path)
+    datamodule = load_datamodule(path, data_dir=data_dir)
+    if isinstance(datamodule, TextFilesDataModule):
+        tokenizer, words = vocabulary_tokenizer(datamodule.words), datamodule.words
+    else:
+        skip_top = settings.get("skip_top", 0)
+        tokenizer, words = WordTokenizer(datamodule.word_index, datamodule.vocab_size, skip_top), None
+    return CheckpointEncoding(
+        tokenizer, tuple(datamodule.label_names), settings["maxlen"], settings.get("truncating", "pre"),
+        datamodule.multi_label, words,
+    )  # fmt: skip

@@ -1,11 +1,13 @@
-"""Topics for raw newswire text from a trained checkpoint (:class:`TopicPredictor`; ``scripts/predict.py`` uses it).
+"""Labels for raw text from a trained checkpoint (:class:`TopicPredictor`; ``scripts/predict.py`` uses it).
 
     predictor = TopicPredictor.from_checkpoint("lightning_logs/gru/version_0/checkpoints/last.ckpt")
     predictor.predict(["Egypt bought 200,000 tonnes of U.S. wheat"], top_k=3)[0].topics  # ((topic, probability), ...)
 
-Texts are encoded as the checkpoint's training data was (:mod:`lightning_seq.data.tokenizer`): the same word
-index, ``num_words``, ``skip_top``, ``maxlen`` and truncation side. A text without words, or whose
-words the model has never seen, is refused with an error rather than answered with a guess.
+Texts are encoded as the checkpoint's training data was (:mod:`lightning_seq.data.tokenizer`): the Reuters word
+index with the run's ``num_words`` and ``skip_top``, or the vocabulary a text-files run fitted (carried in the
+checkpoint); the same ``maxlen`` and truncation side. A text without words, or whose words the model has never
+seen, is refused with an error rather than answered with a guess. ``labels`` are the model's decision: the most
+probable class, or for a multi-label model every label above its threshold (chosen on validation).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import torch
 from lightning_seq.data.sequences import Ragged, pad_sequences
 from lightning_seq.data.tokenizer import EncodedText, WordTokenizer
 from lightning_seq.errors import BadCheckpoint, BadValue
-from lightning_seq.inference.loading import load_datamodule, load_model
+from lightning_seq.inference.loading import checkpoint_encoding, load_model
 from lightning_seq.training.module import SequenceClassifier
 
 
@@ -29,14 +31,16 @@ class TopicPrediction:
     """The ``top_k`` topics of one text, most probable first, and how much of the text the model could read."""
 
     text: str
-    topics: tuple[tuple[str, float], ...]
+    topics: tuple[tuple[str, float], ...]  # the top_k labels with their probabilities
     words: int
     unknown_words: tuple[str, ...]
     truncated_tokens: int  # tokens cut to fit the training maxlen (from the front with Keras's 'pre')
+    labels: tuple[tuple[str, float], ...] = ()  # the decision: the top class, or every label above its threshold
 
     def to_dict(self) -> dict:
         data = asdict(self)
         data["topics"] = [{"topic": name, "probability": round(p, 6)} for name, p in self.topics]
+        data["labels"] = [{"label": name, "probability": round(p, 6)} for name, p in self.labels]
         return data
 
 
@@ -51,6 +55,7 @@ class TopicPredictor:
         maxlen: int,
         truncating: str = "pre",
     ) -> None:
+        """``model.multi_label`` models answer with sigmoid probabilities and their saved thresholds."""
         if len(topic_names) != model.hparams.num_classes:
             raise ValueError(f"{len(topic_names)} topic names for a model with {model.hparams.num_classes} classes")
         if tokenizer.vocab_size != model.hparams.vocab_size:
@@ -67,12 +72,10 @@ class TopicPredictor:
     def from_checkpoint(
         cls, checkpoint: str | Path, data_dir: str | None = None, device: str | torch.device = "cpu"
     ) -> TopicPredictor:
-        """Model, word index and encoding settings from one checkpoint (the word index from ``data_dir``)."""
-        datamodule = load_datamodule(checkpoint, data_dir=data_dir)
-        hp = datamodule.hparams
-        tokenizer = WordTokenizer(datamodule.word_index, datamodule.vocab_size, hp.skip_top)
+        """Model, vocabulary and encoding settings from one checkpoint (Reuters' word index from ``data_dir``)."""
+        encoding = checkpoint_encoding(checkpoint, data_dir)
         model = load_model(checkpoint, map_location=device)
-        return cls(model, tokenizer, datamodule.topic_names, hp.maxlen, hp.truncating)
+        return cls(model, encoding.tokenizer, encoding.label_names, encoding.maxlen, encoding.truncating)
 
     def encode(self, texts: Sequence[str], numbers: Sequence[int] | None = None) -> list[EncodedText]:
         """Every text's encoding; one ``ValueError`` naming (by ``numbers``) every text that is empty or unknown."""
@@ -86,7 +89,8 @@ class TopicPredictor:
             if item.known == 0:
                 problems.append(
                     f"text {number}: none of its words {list(item.words)[:10]} is in the model's vocabulary "
-                    f"({self.tokenizer.vocab_size:,} ids), so any topic would be a guess; give English newswire text"
+                    f"({self.tokenizer.vocab_size:,} ids), so any label would be a guess; give text like the "
+                    "training texts"
                 )
             encoded.append(item)
         if problems:
@@ -114,10 +118,10 @@ class TopicPredictor:
         tokens, lengths = (
             torch.from_numpy(array) for array in pad_sequences(sequences, width, "post", self.truncating)
         )
-        device = self.model.device
+        device, model = self.model.device, self.model
         probabilities = torch.cat(
             [
-                self.model(ids.to(device), kept.to(device)).softmax(dim=-1).cpu()
+                model.probabilities(model(ids.to(device), kept.to(device))).cpu()
                 for ids, kept in zip(tokens.split(batch_size), lengths.split(batch_size), strict=True)
             ]
         )
@@ -127,6 +131,7 @@ class TopicPredictor:
                 "broken; use an earlier one (best-*.ckpt, or last.ckpt of a run that did not diverge)"
             )
         top = probabilities.topk(top_k, dim=-1)
+        decided = self.decisions(probabilities)
         return [
             TopicPrediction(
                 text=text,
@@ -134,9 +139,24 @@ class TopicPredictor:
                 words=len(item.words),
                 unknown_words=item.unknown,
                 truncated_tokens=max(0, len(item.ids) - self.maxlen),
+                labels=labels,
             )
-            for text, item, values, indices in zip(texts, encoded, top.values.tolist(), top.indices, strict=True)
+            for text, item, values, indices, labels in zip(
+                texts, encoded, top.values.tolist(), top.indices, decided, strict=True
+            )
         ]
+
+    def decisions(self, probabilities: torch.Tensor) -> list[tuple[tuple[str, float], ...]]:
+        """Each row's decided labels, most probable first: the argmax, or every label at or above its threshold."""
+        if not self.model.multi_label:
+            best = probabilities.argmax(dim=-1).tolist()
+            return [((self.topic_names[i], float(row[i])),) for i, row in zip(best, probabilities, strict=True)]
+        above = probabilities >= self.model.thresholds.cpu()
+        rows = []
+        for row, chosen in zip(probabilities, above, strict=True):
+            indices = sorted(chosen.nonzero().flatten().tolist(), key=lambda i: -float(row[i]))
+            rows.append(tuple((self.topic_names[i], float(row[i])) for i in indices))
+        return rows
 
 
 def predict_topics(

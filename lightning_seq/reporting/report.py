@@ -21,6 +21,11 @@ from torchmetrics.classification import (
     MulticlassPrecision,
     MulticlassRecall,
     MulticlassStatScores,
+    MultilabelExactMatch,
+    MultilabelF1Score,
+    MultilabelPrecision,
+    MultilabelRecall,
+    MultilabelStatScores,
 )
 
 
@@ -43,8 +48,10 @@ class ClassificationReport:
     classes: tuple[ClassScores, ...]
     macro: ClassScores
     weighted: ClassScores
-    accuracy: float
-    confusion: tuple[tuple[int, ...], ...]
+    accuracy: float  # multi-label: subset accuracy (every label of the item right)
+    confusion: tuple[tuple[int, ...], ...]  # multi-label: empty (an item has no single true class)
+    micro: ClassScores | None = None  # multi-label: scores over every (item, label) decision
+    multi_label: bool = False
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -60,13 +67,13 @@ class ClassificationReport:
 
     def to_markdown(self) -> str:
         total = sum(row.support for row in self.classes)
-        lines = [
-            f"Accuracy {self.accuracy:.4f} on {total:,} items.",
-            "",
-            "| topic | precision | recall | F1 | support |",
-            "| --- | ---: | ---: | ---: | ---: |",
-        ]
-        for row in (*self.classes, self.macro, self.weighted):
+        if self.multi_label:
+            first = f"Subset accuracy {self.accuracy:.4f}, micro F1 {self.micro.f1:.4f}, macro F1 {self.macro.f1:.4f}"
+            first += f" ({total:,} labels on the items; support counts items with the label)."
+        else:
+            first = f"Accuracy {self.accuracy:.4f} on {total:,} items."
+        lines = [first, "", "| label | precision | recall | F1 | support |", "| --- | ---: | ---: | ---: | ---: |"]
+        for row in (*self.classes, *([self.micro] if self.micro else []), self.macro, self.weighted):
             lines.append(f"| {row.name} | {row.precision:.3f} | {row.recall:.3f} | {row.f1:.3f} | {row.support:,} |")
         return "\n".join(lines) + "\n"
 
@@ -129,6 +136,58 @@ class ReportMetrics(MetricCollection):
             weighted=summary("weighted avg", "weighted", total),
             accuracy=float(values["accuracy"]),
             confusion=tuple(tuple(int(count) for count in row) for row in values["confusion"].long().tolist()),
+        )
+
+
+class MultilabelReportMetrics(MetricCollection):
+    """Per-label precision, recall, F1 and support, their micro/macro/weighted averages and subset accuracy;
+    ``update(decisions, target)`` with 0/1 decisions (the thresholds are applied before)."""
+
+    def __init__(self, names: Sequence[str]) -> None:
+        labels = len(names)
+        super().__init__(
+            {
+                "stats": MultilabelStatScores(labels, average=None),
+                "accuracy": MultilabelExactMatch(labels),
+                **{
+                    f"{metric}_{average}": cls(labels, average=average)
+                    for metric, cls in (
+                        ("precision", MultilabelPrecision),
+                        ("recall", MultilabelRecall),
+                        ("f1", MultilabelF1Score),
+                    )
+                    for average in ("none", "micro", "macro", "weighted")
+                },
+            },
+            compute_groups=False,
+        )
+        self.names = tuple(names)
+
+    def report(self) -> ClassificationReport:
+        values = {key: value.cpu() for key, value in self.compute().items()}
+        support = values["stats"][:, 4].long()
+        total = int(support.sum())
+
+        def summary(name: str, average: str) -> ClassScores:
+            scores = [float(values[f"{metric}_{average}"]) for metric in ("precision", "recall", "f1")]
+            return ClassScores(name, *scores, total)
+
+        rows = tuple(
+            ClassScores(
+                name,
+                *(float(values[f"{metric}_none"][index]) for metric in ("precision", "recall", "f1")),
+                int(support[index]),
+            )
+            for index, name in enumerate(self.names)
+        )
+        return ClassificationReport(
+            classes=rows,
+            macro=summary("macro avg", "macro"),
+            weighted=summary("weighted avg", "weighted"),
+            accuracy=float(values["accuracy"]),
+            confusion=(),
+            micro=summary("micro avg", "micro"),
+            multi_label=True,
         )
 
 

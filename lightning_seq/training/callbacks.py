@@ -23,7 +23,7 @@ from lightning_seq.reporting.plots import (
     save_figure,
     training_curves_figure,
 )
-from lightning_seq.reporting.report import ClassificationReport, ReportMetrics
+from lightning_seq.reporting.report import ClassificationReport, MultilabelReportMetrics, ReportMetrics
 from lightning_seq.training.run_directory import run_directory
 
 CURVE_TAGS = ("train/loss_epoch", "val/loss", "train/acc", "val/acc")
@@ -171,7 +171,8 @@ class TestReport(L.Callback):
 
     def __init__(self, dirpath: str | None = None) -> None:
         self.dirpath = dirpath
-        self.metrics: ReportMetrics | None = None
+        self.metrics: ReportMetrics | MultilabelReportMetrics | None = None
+        self.multi_label = False
         self.report: ClassificationReport | None = None
         self.written: list[Path] = []
 
@@ -179,7 +180,9 @@ class TestReport(L.Callback):
         names = getattr(trainer.datamodule, "topic_names", None) or [
             str(index) for index in range(pl_module.hparams.num_classes)
         ]
-        self.metrics = ReportMetrics(names).to(pl_module.device)
+        self.multi_label = bool(getattr(pl_module, "multi_label", False))
+        report_class = MultilabelReportMetrics if self.multi_label else ReportMetrics
+        self.metrics = report_class(names).to(pl_module.device)
 
     def on_test_batch_end(
         self,
@@ -192,7 +195,7 @@ class TestReport(L.Callback):
     ) -> None:
         if not isinstance(outputs, Tensor):
             raise TypeError("TestReport needs test_step to return the batch's logits")
-        self.metrics.update(outputs, batch.labels)
+        self.metrics.update(pl_module.decisions(outputs) if self.multi_label else outputs, batch.labels)
 
     def on_test_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.report = self.metrics.report()  # every rank takes part in the sync
@@ -200,10 +203,9 @@ class TestReport(L.Callback):
             return
         directory = Path(self.dirpath) if self.dirpath else run_directory(trainer)
         title = _model_label(pl_module)
-        figures = {
-            "confusion_matrix": confusion_matrix_figure(self.report, f"{title} test"),
-            "per_class_f1": per_class_f1_figure(self.report, f"{title} test per-topic F1"),
-        }
+        figures = {"per_class_f1": per_class_f1_figure(self.report, f"{title} test per-label F1")}
+        if not self.multi_label:  # a multi-label item has no single true class to put on a row
+            figures["confusion_matrix"] = confusion_matrix_figure(self.report, f"{title} test")
         for logger in trainer.loggers:
             if isinstance(logger, TensorBoardLogger):  # images are a TensorBoard view; every logger gets the files
                 for name, figure in figures.items():

@@ -2,28 +2,38 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import lightning as L
+import numpy as np
 import torch
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor
 from torch.nn import functional as F
 from torchmetrics import MeanMetric, MetricCollection
-from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
+from torchmetrics.classification import (
+    MulticlassAccuracy,
+    MulticlassF1Score,
+    MultilabelExactMatch,
+    MultilabelF1Score,
+)
 
 from lightning_seq.constraints import Fraction, PositiveInt, check_ranges
 from lightning_seq.data.batching import Batch
-from lightning_seq.errors import BadCheckpoint, TrainingDiverged
+from lightning_seq.errors import BadCheckpoint, BadValue, TrainingDiverged
 from lightning_seq.nn.classifier import Cell, Pooling, RecurrentClassifier, VariableLength
 from lightning_seq.nn.embeddings import Coverage, VectorFormat, embedding_matrix
+from lightning_seq.training.thresholds import ThresholdSweep
 
 # The hyperparameters that shape the weights: a checkpoint only fits a model that agrees on all of them.
 ARCHITECTURE = (
-    "vocab_size", "num_classes", "cell", "embedding_dim", "hidden_size", "num_layers", "bidirectional", "pooling"
+    "vocab_size", "num_classes", "cell", "embedding_dim", "hidden_size", "num_layers", "bidirectional", "pooling",
+    "label_mode",
 )  # fmt: skip
+LabelMode = Literal["single", "multi"]
+ClassWeights = Literal["none", "balanced"] | dict[str, float]
 
 
 _FIX = "use the checkpoint's settings (its run's config.yaml has them) or start a new run without --ckpt_path"
@@ -67,6 +77,15 @@ class SequenceClassifier(L.LightningModule):
         embeddings_format: ``"auto"`` (from the name and first line), ``"glove"``, ``"word2vec"``
             or ``"word2vec-binary"``.
         freeze_embeddings: Keep the pretrained vectors fixed instead of fine-tuning them.
+        label_mode: ``single`` (one class per item: softmax, cross-entropy) or ``multi`` (independent sigmoid
+            outputs trained with binary cross-entropy: an item may carry several labels); the CLI sets it from the
+            DataModule's ``multi_label``. Each label is predicted above a threshold chosen on
+            validation at every validation (the best micro-F1 over 0.05..0.95), so every checkpoint carries its own.
+        per_label_thresholds: Multi-label: each label gets the threshold with its own best validation F1 instead of
+            the global one.
+        class_weights: Weights of the classes in the training loss (validation and test losses stay plain):
+            ``none``, ``balanced`` (``items / (classes * items of the class)``, as scikit-learn), or
+            ``{label name: weight}`` (unnamed labels weigh 1).
     """
 
     def __init__(
@@ -89,9 +108,14 @@ class SequenceClassifier(L.LightningModule):
         embeddings: str | None = None,
         embeddings_format: VectorFormat = "auto",
         freeze_embeddings: bool = False,
+        label_mode: LabelMode = "single",
+        per_label_thresholds: bool = False,
+        class_weights: ClassWeights = "none",
     ) -> None:
         super().__init__()
         check_ranges(SequenceClassifier.__init__, {"label_smoothing": label_smoothing})  # the net checks the rest
+        if isinstance(class_weights, dict) and not all(weight >= 0 for weight in class_weights.values()):
+            raise BadValue(f"class_weights must be >= 0, got {class_weights}")
         # The optimizer factory stays out of the checkpoint so that checkpoints load with
         # torch.load(weights_only=True); the run's config.yaml records which optimizer was used.
         self.save_hyperparameters(ignore=["optimizer", "scheduler"])
@@ -116,16 +140,29 @@ class SequenceClassifier(L.LightningModule):
         self.flops_per_batch: int | None = None
         self.optimizer = optimizer
         self.scheduler = scheduler
-        metrics = MetricCollection(
-            {
-                # torchmetrics' multiclass accuracy averages per class by default; "micro" is plain accuracy.
-                "acc": MulticlassAccuracy(num_classes, average="micro"),
-                "f1_macro": MulticlassF1Score(num_classes, average="macro"),
-            }
-        )
+        if label_mode == "multi":
+            # the decision thresholds: in the state_dict, so that each checkpoint keeps the ones chosen for it
+            self.register_buffer("thresholds", torch.full((num_classes,), 0.5))
+            metrics = MetricCollection(
+                {
+                    "acc": MultilabelExactMatch(num_classes),  # subset accuracy: every label of the item right
+                    "f1_micro": MultilabelF1Score(num_classes, average="micro"),
+                    "f1_macro": MultilabelF1Score(num_classes, average="macro"),
+                }
+            )
+            self.threshold_sweep = ThresholdSweep(num_classes)
+        else:
+            metrics = MetricCollection(
+                {
+                    # torchmetrics' multiclass accuracy averages per class by default; "micro" is plain accuracy.
+                    "acc": MulticlassAccuracy(num_classes, average="micro"),
+                    "f1_macro": MulticlassF1Score(num_classes, average="macro"),
+                }
+            )
         self.train_metrics = metrics.clone(prefix="train/")
         self.val_metrics = metrics.clone(prefix="val/")
         self.test_metrics = metrics.clone(prefix="test/")
+        self.loss_weights: Tensor | None = None  # class_weights as a tensor, from the training data in setup()
         # Epoch losses are torchmetrics means too (weighted by batch size), for the reason in _log_epoch_metrics.
         # nan_strategy "disable": a NaN loss shows in the epoch mean instead of being dropped with a warning
         self.train_loss, self.val_loss, self.test_loss = (MeanMetric(nan_strategy="disable") for _ in range(3))
@@ -135,11 +172,22 @@ class SequenceClassifier(L.LightningModule):
             "test": (self.test_loss, self.test_metrics),
         }
 
+    @property
+    def multi_label(self) -> bool:
+        return self.hparams.get("label_mode", "single") == "multi"
+
     def forward(self, tokens: Tensor, lengths: Tensor) -> Tensor:
         """Logits for a batch in the DataModule's layout: each row's ``lengths[i]`` tokens first, then padding."""
         return self.net(tokens, lengths)
 
     def setup(self, stage: str) -> None:
+        if stage == "fit" and self.hparams.class_weights != "none":
+            datamodule = self.trainer.datamodule
+            self.loss_weights = class_weight_tensor(
+                self.hparams.class_weights, datamodule.label_counts(), datamodule.label_names
+            ).to(self.device)
+            low, high = float(self.loss_weights.min()), float(self.loss_weights.max())
+            rank_zero_info(f"Class weights in the training loss: from {low:.3g} to {high:.3g}")
         # Only a fresh fit reads the vectors; a resumed fit restores its tuned weights from the checkpoint afterwards.
         if stage == "fit" and self.hparams.embeddings and self.embedding_coverage is None:
             vocabulary = getattr(self.trainer.datamodule, "vocabulary", None)
@@ -199,8 +247,15 @@ class SequenceClassifier(L.LightningModule):
         return self._evaluate(batch, "test")[1]
 
     def predict_step(self, batch: Batch, batch_idx: int) -> Tensor:
-        """Class probabilities."""
-        return self(batch.tokens, batch.lengths).softmax(dim=-1)
+        """Class probabilities (independent per label for multi-label)."""
+        return self.probabilities(self(batch.tokens, batch.lengths))
+
+    def probabilities(self, logits: Tensor) -> Tensor:
+        return logits.sigmoid() if self.multi_label else logits.softmax(dim=-1)
+
+    def decisions(self, logits: Tensor) -> Tensor:
+        """Multi-label: 0/1 per label, above each label's threshold."""
+        return (logits.sigmoid() >= self.thresholds).int()
 
     def configure_optimizers(self) -> torch.optim.Optimizer | dict:
         optimizer = self.optimizer(self.parameters())
@@ -217,7 +272,19 @@ class SequenceClassifier(L.LightningModule):
         self._log_epoch_metrics("train", prog_bar=True)
 
     def on_validation_epoch_end(self) -> None:
-        self._log_epoch_metrics("val", prog_bar=True)
+        if not self.multi_label:
+            self._log_epoch_metrics("val", prog_bar=True)
+            return
+        # Multi-label: this epoch's thresholds are chosen on this validation, and its metrics reported at them.
+        choice = self.threshold_sweep.compute()
+        self.threshold_sweep.reset()
+        self.val_metrics.reset()
+        self.thresholds.copy_(choice["per_label"] if self.hparams.per_label_thresholds else choice["threshold"])
+        values = {"val/acc": choice["subset_accuracy"], "val/f1_micro": choice["f1_micro"]}
+        values["val/f1_macro"] = choice["f1_macro"]
+        self.log_dict({"val/loss": self.val_loss.compute(), **values}, prog_bar=True)
+        self.log("val/threshold", choice["threshold"])
+        self.val_loss.reset()
 
     def on_test_epoch_end(self) -> None:
         self._log_epoch_metrics("test")
@@ -225,8 +292,14 @@ class SequenceClassifier(L.LightningModule):
     def _evaluate(self, batch: Batch, stage: str) -> tuple[Tensor, Tensor]:
         """``(loss, logits)``; accumulates the epoch's loss and metrics, logged once in the epoch-end hooks."""
         logits = self(batch.tokens, batch.lengths)
-        smoothing = self.hparams.label_smoothing if stage == "train" else 0.0
-        loss = F.cross_entropy(logits, batch.labels, label_smoothing=smoothing)
+        training = stage == "train"
+        smoothing = self.hparams.label_smoothing if training else 0.0
+        weights = self.loss_weights if training else None
+        if self.multi_label:
+            target = batch.labels.float() * (1 - smoothing) + smoothing / 2
+            loss = F.binary_cross_entropy_with_logits(logits, target, weight=weights)
+        else:
+            loss = F.cross_entropy(logits, batch.labels, weight=weights, label_smoothing=smoothing)
         size = len(batch.labels)
         if stage == "train":  # this process's batch loss, for the progress bar and the step curve: no collective
             self.log("train/loss_step", loss, on_step=True, on_epoch=False, prog_bar=True, batch_size=size)
@@ -234,7 +307,12 @@ class SequenceClassifier(L.LightningModule):
         # several % of a CPU step.
         epoch_loss, metrics = self._stage_metrics[stage]
         epoch_loss.update(loss.detach(), weight=size)
-        metrics.update(logits, batch.labels)
+        if not self.multi_label:
+            metrics.update(logits, batch.labels)
+        elif stage == "val":
+            self.threshold_sweep.update(logits.detach().sigmoid(), batch.labels)
+        else:
+            metrics.update(self.decisions(logits.detach()), batch.labels)
         return loss, logits.detach()
 
     def _log_epoch_metrics(self, stage: str, prog_bar: bool = False) -> None:
@@ -250,3 +328,20 @@ class SequenceClassifier(L.LightningModule):
         self.log_dict({loss_key: epoch_loss.compute(), **metrics.compute()}, prog_bar=prog_bar)
         epoch_loss.reset()
         metrics.reset()
+
+
+def class_weight_tensor(setting: ClassWeights, counts: np.ndarray, names: Sequence[str]) -> Tensor:
+    """The loss weight of each class: ``balanced`` from the training counts, or the named ones (others 1)."""
+    counts = np.asarray(counts, dtype=np.float64)
+    if setting == "balanced":
+        present = counts > 0  # a class without training items has no loss term to weigh; it keeps 1
+        weights = np.ones_like(counts)
+        weights[present] = counts.sum() / (len(counts) * counts[present])
+        return torch.tensor(weights, dtype=torch.float32)
+    if setting == "none":
+        return torch.ones(len(counts))
+    unknown = sorted(set(setting) - set(names))
+    if unknown:
+        shown = ", ".join(list(names)[:12]) + (", ..." if len(names) > 12 else "")
+        raise BadValue(f"class_weights names {unknown}, which are not labels of the training data ({shown})")
+    return torch.tensor([float(setting.get(name, 1.0)) for name in names], dtype=torch.float32)

@@ -147,4 +147,6 @@ def _keys(config: Any, prefix: str = "") -> list[str]:
     for name, value in config.items():
         key = f"{prefix}{name}"
         keys += [key, *_keys(value, key + ".")]
+        if isinstance(value, Mapping) and isinstance(value.get("init_args"), Mapping):
+            keys += _keys(value["init_args"], key + ".")  # the shorthand data.maxlen for data.init_args.maxlen
     return keys

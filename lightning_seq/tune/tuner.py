@@ -102,7 +102,8 @@ class Tuner:
         self.fit_args = list(fit_args)
         self.space = load_space(args.space)
         self.base = check_space(self.space, self.fit_args, source=str(args.space))
-        if not self.base["data"].get("val_split") or self.base["checkpoint"].get("monitor") != MONITOR:
+        data = self.base["data"].get("init_args", self.base["data"])  # the DataModule's arguments
+        if not data.get("val_split") or self.base["checkpoint"].get("monitor") != MONITOR:
             raise BadValue(
                 "tuning scores trials on validation: the base config needs data.val_split > 0 and "
                 f"checkpoint.monitor {MONITOR}; configs/best.yaml's final fit on all wires has neither: add "
