@@ -109,7 +109,10 @@ BAD_INPUTS = {
     "missing column": ("id,body,label\n1,some text,a\n2,more text,b\n", "no column --data.text_column 'text'"),
     "empty file": ("", "holds no rows"),
     "malformed row": ('id,text,label\n1,"some text",a\n2,too,many,fields\n', "line 3: 4 fields where the header has 3"),
-    "non-utf8": (b"id,text,label\n1,caf\xe9 prices rose,a\n2,text,b\n", "pass --data.encoding"),
+    "non-utf8": (
+        b"id,text,label\n1,caf\xe9 prices rose,a\n2,text,b\n",
+        "line 2: bytes b'\\xe9 pr' are not utf-8; pass --data.encoding",
+    ),
     "empty text": ("id,text,label\n1,some text,a\n2, ... ,b\n", "line 3: the text is empty"),
     "single class": ("id,text,label\n1,some text,a\n2,more text,a\n", "a single label ('a')"),
     "bad json": ('{"text": "fine", "label": "a"}\n{"text": "broken", \n', "line 2: not valid JSON"),
@@ -164,3 +167,20 @@ def test_reuters_as_text_holds_keras_split_and_the_multi_label_pairs(real_data_d
     assert all(part in train_ids for identifier, _, _ in joined for part in identifier.split("+"))
     path = write_split(joined[:50], tmp_path, "train", "jsonl")
     assert TextFilesDataModule(train_file=str(path), val_split=0.0).multi_label
+
+
+@pytest.mark.parametrize("kind", ["bpe", "wordpiece"])
+def test_a_subword_vocabulary_reads_unseen_words_as_pieces(tmp_path: Path, kind: str) -> None:
+    pytest.importorskip("tokenizers")
+    from lightning_seq.data.subword import SubwordTokenizer
+
+    rows = [(f"r{i}", f"{text} {text}", label) for i, (_, text, label) in enumerate(ROWS * 5)]
+    data = TextFilesDataModule(train_file=str(write_csv(tmp_path / "t.csv", rows)), tokenizer=kind, num_words=200)
+    data.setup("fit")
+    tokenizer = data.text_tokenizer()
+    assert isinstance(tokenizer, SubwordTokenizer) and tokenizer.vocab_size == data.vocab_size <= 200
+    assert data.datasets["train"].tokens[:, 0].eq(START_ID).all()
+    seen, misspelt = tokenizer.encode("wheat rose"), tokenizer.encode("wheats rosee")
+    assert seen.unknown == () and misspelt.unknown == ()  # built from pieces it has seen, not "unknown"
+    assert len(misspelt.ids) > len(seen.ids)
+    assert "[UNK]" not in data.words and len(data.words) == data.vocab_size - 3

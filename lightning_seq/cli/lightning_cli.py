@@ -61,7 +61,7 @@ DEFAULT_DATAMODULE = f"{ReutersDataModule.__module__}.{ReutersDataModule.__qualn
 # Data settings that decide what the batches hold: a resumed fit must have the checkpoint's.
 BATCH_SETTINGS = (
     "num_words", "skip_top", "maxlen", "truncating", "val_split", "val_seed", "seed", "batch_size",
-    "train_file", "val_file", "min_count", "text_column", "label_column", "label_separator",
+    "train_file", "val_file", "min_count", "text_column", "label_column", "label_separator", "tokenizer",
 )  # fmt: skip
 
 

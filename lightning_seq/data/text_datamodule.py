@@ -7,6 +7,7 @@ need only the checkpoint: ``vocabulary_from`` reads them back instead of fitting
 
 from __future__ import annotations
 
+import codecs
 from array import array
 from collections.abc import Iterable
 from typing import Literal
@@ -18,6 +19,7 @@ from lightning_seq.constraints import Fraction, NonNegativeInt, PositiveInt, Voc
 from lightning_seq.data.batching import PaddedDataset
 from lightning_seq.data.datamodule import PaddedBatchesDataModule
 from lightning_seq.data.sequences import INDEX_FROM, Ragged
+from lightning_seq.data.subword import SubwordTokenizer, train_subword
 from lightning_seq.data.text_files import Columns, Format, TextRow, read_rows
 from lightning_seq.data.vocabulary import StreamingEncoder, encode_texts
 from lightning_seq.errors import BadCheckpoint, BadValue
@@ -56,6 +58,9 @@ class TextFilesDataModule(PaddedBatchesDataModule):
         pin_memory: Page-locked batches for GPU copies; ``None`` pins on CUDA.
         vocabulary_from: A checkpoint whose vocabulary and label names to use instead of fitting them (set by
             ``test``/``validate --ckpt_path``; ``train_file`` is then not read unless fitting).
+        tokenizer: ``words`` (the package's word splitting, a vocabulary of whole words), or a subword vocabulary
+            trained on the training rows with Hugging Face ``tokenizers``: ``bpe`` or ``wordpiece`` (``num_words``
+            is then its size, default 30,000; needs the ``subword`` extra).
     """
 
     def __init__(
@@ -81,11 +86,18 @@ class TextFilesDataModule(PaddedBatchesDataModule):
         num_workers: NonNegativeInt = 0,
         pin_memory: bool | None = None,
         vocabulary_from: str | None = None,
+        tokenizer: Literal["words", "bpe", "wordpiece"] = "words",
     ) -> None:
         super().__init__()
         check_ranges(TextFilesDataModule.__init__, locals())
         if train_file is None and vocabulary_from is None:
             raise BadValue("--data.train_file is required: the labelled texts to train on (CSV, TSV, JSONL, a folder)")
+        try:
+            codecs.lookup(encoding)
+        except LookupError:
+            raise BadValue(
+                f"--data.encoding {encoding}: not an encoding Python knows; e.g. utf-8, latin-1, cp1252"
+            ) from None
         if label_separator == "":
             raise BadValue("--data.label_separator must not be empty; use e.g. '|' or leave it unset")
         self.save_hyperparameters()
@@ -93,6 +105,7 @@ class TextFilesDataModule(PaddedBatchesDataModule):
         self._words: list[str] | None = None
         self._labels: tuple[str, ...] | None = None
         self._multi: bool | None = None
+        self._subword: str | None = None  # a trained subword tokenizer's JSON
         self._fitted: tuple[Ragged, np.ndarray] | None = None  # the training file's rows and the held-out ones
 
     # -- what the model is built from (read lazily: the CLI links these at instantiation) --------------------
@@ -205,6 +218,8 @@ class TextFilesDataModule(PaddedBatchesDataModule):
             raise BadValue("--data.train_file is required to fit: the labelled texts to train on")
         if hp.vocabulary_from is not None and self._words is None:
             self._read_encoding(hp.vocabulary_from)
+        if hp.tokenizer != "words":
+            return self._training_rows_subword()
         encoder, labels = StreamingEncoder(), _LabelCollector(hp.train_file, hp.multi_label)
         for row in self._rows(hp.train_file):
             encoder.add(row.text)
@@ -224,6 +239,24 @@ class TextFilesDataModule(PaddedBatchesDataModule):
         self._fitted = (Ragged(tokens, offsets, labels.array(names, multi)), held_out)
         return self._fitted
 
+    def _training_rows_subword(self) -> tuple[Ragged, np.ndarray]:
+        """As :meth:`_training_rows`, with a subword tokenizer trained on the training rows (three reads of the
+        file: labels and row count, training the tokenizer, encoding)."""
+        hp = self.hparams
+        labels = _LabelCollector(hp.train_file, hp.multi_label)
+        for row in self._rows(hp.train_file):
+            labels.add(row)
+        held_out = _held_out(len(labels), 0.0 if hp.val_file else hp.val_split, hp.val_seed)
+        names, multi = labels.names(), labels.is_multi()
+        if self._subword is None:
+            training = (row.text for row, out in zip(self._rows(hp.train_file), held_out, strict=True) if not out)
+            self._subword = train_subword(hp.tokenizer, training, hp.num_words, hp.min_count)
+        tokenizer = SubwordTokenizer(self._subword)
+        encoded = ids_to_ragged(tokenizer.encode_many(row.text for row in self._rows(hp.train_file)))
+        self._words, self._labels, self._multi = tokenizer.pieces(), names, multi
+        self._fitted = (Ragged(encoded.tokens, encoded.offsets, labels.array(names, multi)), held_out)
+        return self._fitted
+
     def _encode_file(self, path: str, setting: str) -> Ragged:
         """A validation or test file with the fitted vocabulary; its labels must all be training labels."""
         known = {name: index for index, name in enumerate(self.label_names)}
@@ -238,7 +271,22 @@ class TextFilesDataModule(PaddedBatchesDataModule):
                 )
             labels.add(row)
             texts.append(row.text)
-        return encode_texts(texts, self.words, labels.array(self.label_names, self.multi_label))
+        targets = labels.array(self.label_names, self.multi_label)
+        if self._subword:
+            encoded = ids_to_ragged(SubwordTokenizer(self._subword).encode_many(texts))
+            return Ragged(encoded.tokens, encoded.offsets, targets)
+        return encode_texts(texts, self.words, targets)
+
+
+def ids_to_ragged(sequences: Iterable[list[int]]) -> Ragged:
+    """Id lists (streamed) as one flat int64 array with offsets; labels left empty."""
+    tokens, offsets = array("q"), array("q", [0])
+    for ids in sequences:
+        tokens.extend(ids)
+        offsets.append(len(tokens))
+    flat = np.frombuffer(tokens, dtype=np.int64).copy() if len(tokens) else np.zeros(0, np.int64)
+    bounds = np.frombuffer(offsets, dtype=np.int64).copy()
+    return Ragged(flat, bounds, np.zeros(len(bounds) - 1, dtype=np.int64))
 
 
 class _LabelCollector:
@@ -251,6 +299,9 @@ class _LabelCollector:
         self.list_rows: str | None = None  # where a JSON list of labels was seen
         self.single_rows: str | None = None  # where a JSON string label was seen
         self.several: str | None = None  # the first row with more than one label
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
 
     def add(self, row: TextRow) -> None:
         if row.labels is None:

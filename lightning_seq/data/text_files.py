@@ -96,14 +96,28 @@ def read_rows(
                 )
             rows += 1
             yield row
-    except UnicodeDecodeError as error:
+    except UnicodeDecodeError:
+        where, sample = _first_undecodable(path, encoding)
         raise BadValue(
-            f"{path}: bytes {error.object[error.start : error.start + 4]!r} are not {encoding} "
-            f"(after row {rows}); pass --data.encoding with the file's encoding (e.g. latin-1, cp1252) or convert it "
-            "to UTF-8"
+            f"{where}: bytes {sample!r} are not {encoding}; pass --data.encoding with the file's encoding (e.g. "
+            "latin-1 or cp1252 for Western European text) or convert the file to UTF-8"
         ) from None
     if rows == 0:
         raise BadValue(f"{path} holds no rows; give a file with at least one labelled text")
+
+
+def _first_undecodable(path: Path, encoding: str) -> tuple[str, bytes]:
+    """Where the first bytes that ``encoding`` cannot decode are (decoding runs ahead of the rows, so the row being
+    read when the error surfaced is not the place)."""
+    files = sorted(path.rglob("*.txt")) if path.is_dir() else [path]
+    for file in files:
+        with file.open("rb") as binary:
+            for number, line in enumerate(binary, start=1):
+                try:
+                    line.decode(encoding)
+                except UnicodeDecodeError as error:
+                    return f"{file} line {number}", line[error.start : error.start + 4]
+    return str(path), b""
 
 
 def _csv_rows(path: Path, fmt: str, columns: Columns, encoding: str) -> Iterator[TextRow]:

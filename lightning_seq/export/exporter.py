@@ -169,6 +169,11 @@ def export_checkpoint(
             "start token 1 first, out-of-vocabulary 2"
         )
         metadata["vocabulary"] = encoding.words
+        if encoding.subword is not None:  # the Hugging Face tokenizer itself: Tokenizer.from_str(this) encodes text
+            metadata["text"] = (
+                "Hugging Face tokenizers: Tokenizer.from_str(tokenizer).encode(text).ids, start id 1 first"
+            )
+            metadata["tokenizer"] = encoding.subword
     metadata["labels"] = list(encoding.label_names)  # output i is labels[i]
     if model.multi_label:
         metadata["decision"] = "multi-label: label i is predicted when sigmoid(logits[i]) >= thresholds[i]"

@@ -15,9 +15,9 @@ import torch
 
 from lightning_seq.checkpoint_file import read_checkpoint
 from lightning_seq.data.datamodule import PaddedBatchesDataModule, ReutersDataModule
+from lightning_seq.data.subword import SubwordTokenizer
 from lightning_seq.data.text_datamodule import TextFilesDataModule
 from lightning_seq.data.tokenizer import WordTokenizer
-from lightning_seq.data.vocabulary import vocabulary_tokenizer
 from lightning_seq.errors import BadCheckpoint
 from lightning_seq.training.module import SequenceClassifier
 
@@ -84,12 +84,13 @@ def load_datamodule(path: str | Path, **overrides: Any) -> PaddedBatchesDataModu
 class CheckpointEncoding:
     """How the checkpoint's training data turned text into ids, and what its outputs mean."""
 
-    tokenizer: WordTokenizer
+    tokenizer: WordTokenizer | SubwordTokenizer
     label_names: tuple[str, ...]
     maxlen: int
     truncating: str
     multi_label: bool
-    words: list[str] | None  # a fitted vocabulary (text files); None for the Reuters word index
+    words: list[str] | None  # a fitted vocabulary (text files; subword pieces); None for the Reuters word index
+    subword: str | None = None  # a subword tokenizer's JSON (Hugging Face tokenizers)
 
 
 def checkpoint_encoding(path: str | Path, data_dir: str | None = None) -> CheckpointEncoding:
@@ -98,11 +99,11 @@ def checkpoint_encoding(path: str | Path, data_dir: str | None = None) -> Checkp
     settings = load_datamodule_settings(path)
     datamodule = load_datamodule(path, data_dir=data_dir)
     if isinstance(datamodule, TextFilesDataModule):
-        tokenizer, words = vocabulary_tokenizer(datamodule.words), datamodule.words
+        tokenizer, words = datamodule.text_tokenizer(), datamodule.words
     else:
         skip_top = settings.get("skip_top", 0)
         tokenizer, words = WordTokenizer(datamodule.word_index, datamodule.vocab_size, skip_top), None
     return CheckpointEncoding(
         tokenizer, tuple(datamodule.label_names), settings["maxlen"], settings.get("truncating", "pre"),
-        datamodule.multi_label, words,
+        datamodule.multi_label, words, getattr(tokenizer, "serialized", None),
     )  # fmt: skip
