@@ -159,6 +159,7 @@ def test_class_weights_balanced_and_named() -> None:
     counts, names = [90, 9, 1, 0], ("a", "b", "c", "d")
     balanced = class_weight_tensor("balanced", counts, names)
     assert balanced.tolist() == pytest.approx([100 / 360, 100 / 36, 100 / 4, 1.0])
+    assert class_weight_tensor("sqrt_balanced", counts, names).tolist() == pytest.approx((balanced**0.5).tolist())
     assert class_weight_tensor({"c": 5.0}, counts, names).tolist() == [1.0, 1.0, 5.0, 1.0]
     with pytest.raises(BadValue, match=r"class_weights names \['zz'\], which are not labels"):
         class_weight_tensor({"zz": 2.0}, counts, names)

@@ -21,7 +21,8 @@ from lightning_seq.data.datamodule import PaddedBatchesDataModule
 from lightning_seq.data.sequences import INDEX_FROM, Ragged
 from lightning_seq.data.subword import SubwordTokenizer, train_subword
 from lightning_seq.data.text_files import Columns, Format, TextRow, read_rows
-from lightning_seq.data.vocabulary import StreamingEncoder, encode_texts
+from lightning_seq.data.tokenizer import WordTokenizer
+from lightning_seq.data.vocabulary import StreamingEncoder, encode_texts, vocabulary_tokenizer
 from lightning_seq.errors import BadCheckpoint, BadValue
 
 Side = Literal["pre", "post"]
@@ -168,6 +169,7 @@ class TextFilesDataModule(PaddedBatchesDataModule):
             "words": self.words,
             "labels": list(self.label_names),
             "multi_label": self.multi_label,
+            "subword": self._subword,  # the subword tokenizer's JSON, or None for a word vocabulary
         }
 
     def load_state_dict(self, state_dict: dict) -> None:
@@ -204,6 +206,12 @@ class TextFilesDataModule(PaddedBatchesDataModule):
             tuple(state["labels"]),
             bool(state["multi_label"]),
         )
+        self._subword = state.get("subword")
+
+    def text_tokenizer(self) -> WordTokenizer | SubwordTokenizer:
+        """Raw text -> ids as the training data was encoded (for predict and serving)."""
+        self._prepare_encoding()
+        return SubwordTokenizer(self._subword) if self._subword else vocabulary_tokenizer(self.words)
 
     def _rows(self, path: str) -> Iterable[TextRow]:
         return read_rows(path, self.hparams.format, self.columns, self.hparams.encoding)

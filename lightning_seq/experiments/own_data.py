@@ -128,8 +128,8 @@ def main(argv: Sequence[str] | None = None) -> Path:
         "| class_weights | test accuracy | macro-F1 | topics never predicted right (of 46) |",
         "| --- | ---: | ---: | ---: |",
     ]
-    for setting in ("none", "balanced"):
-        name = "npz" if setting == "none" else "balanced"
+    for setting in ("none", "balanced", "sqrt_balanced"):
+        name = "npz" if setting == "none" else setting
         dirs = [
             fit(args.out / "gru" / name / str(seed),
                 ["--config", str(ROOT / "configs" / "gru.yaml"), "--model.class_weights", setting,

@@ -33,7 +33,7 @@ ARCHITECTURE = (
     "label_mode",
 )  # fmt: skip
 LabelMode = Literal["single", "multi"]
-ClassWeights = Literal["none", "balanced"] | dict[str, float]
+ClassWeights = Literal["none", "balanced", "sqrt_balanced"] | dict[str, float]
 
 
 _FIX = "use the checkpoint's settings (its run's config.yaml has them) or start a new run without --ckpt_path"
@@ -84,8 +84,9 @@ class SequenceClassifier(L.LightningModule):
         per_label_thresholds: Multi-label: each label gets the threshold with its own best validation F1 instead of
             the global one.
         class_weights: Weights of the classes in the training loss (validation and test losses stay plain):
-            ``none``, ``balanced`` (``items / (classes * items of the class)``, as scikit-learn), or
-            ``{label name: weight}`` (unnamed labels weigh 1).
+            ``none``, ``balanced`` (``items / (classes * items of the class)``, as scikit-learn), ``sqrt_balanced``
+            (its square root: rare classes count more, without weights in the hundreds), or ``{label name: weight}``
+            (unnamed labels weigh 1).
     """
 
     def __init__(
@@ -333,11 +334,11 @@ class SequenceClassifier(L.LightningModule):
 def class_weight_tensor(setting: ClassWeights, counts: np.ndarray, names: Sequence[str]) -> Tensor:
     """The loss weight of each class: ``balanced`` from the training counts, or the named ones (others 1)."""
     counts = np.asarray(counts, dtype=np.float64)
-    if setting == "balanced":
+    if setting in ("balanced", "sqrt_balanced"):
         present = counts > 0  # a class without training items has no loss term to weigh; it keeps 1
         weights = np.ones_like(counts)
         weights[present] = counts.sum() / (len(counts) * counts[present])
-        return torch.tensor(weights, dtype=torch.float32)
+        return torch.tensor(np.sqrt(weights) if setting == "sqrt_balanced" else weights, dtype=torch.float32)
     if setting == "none":
         return torch.ones(len(counts))
     unknown = sorted(set(setting) - set(names))
