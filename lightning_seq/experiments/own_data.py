@@ -76,7 +76,7 @@ def single_label_scores(predictor: TopicPredictor, test: Path, top_label_only: b
     index = {name: i for i, name in enumerate(names)}
     target = torch.zeros(len(rows), len(names), dtype=torch.long)
     decided = torch.zeros_like(target)
-    predictions = predictor.predict([row["text"] for row in rows], top_k=1)
+    predictions = predictor.predict([row["text"] for row in rows], top_k=1, refuse_unknown=False)
     for i, (row, prediction) in enumerate(zip(rows, predictions, strict=True)):
         target[i, [index[label] for label in row["label"]]] = 1
         chosen = prediction.topics[:1] if top_label_only else prediction.labels
@@ -189,7 +189,7 @@ def misspelt(texts: list[str], rate: float = 0.1, seed: int = 0) -> list[str]:
 
 
 def top_one_accuracy(checkpoint: Path, texts: list[str], labels: list[str]) -> float:
-    predictions = TopicPredictor.from_checkpoint(checkpoint).predict(texts, top_k=1)
+    predictions = TopicPredictor.from_checkpoint(checkpoint).predict(texts, top_k=1, refuse_unknown=False)
     return sum(p.topics[0][0] == label for p, label in zip(predictions, labels, strict=True)) / len(labels)
 
 

@@ -2,7 +2,8 @@
 
 Input: CSV/TSV (a header naming the text column), JSON lines, or plain text (one text per line; fastText
 ``__label__`` tags at the start are ignored). An ``id`` column (or key) is carried into the output when there is
-one. Output: JSON lines or CSV by the output's suffix. The output appears only once complete: a bad row stops the
+one. A row whose words are all unknown to the model is answered (its ``unknown_words`` equals its ``words``), as the
+test split was scored. Output: JSON lines or CSV by the output's suffix. The output appears only once complete: a bad row stops the
 run with one line naming it, and nothing is left half-written.
 """
 
@@ -69,7 +70,7 @@ def predict_file(
         write = _csv_writer(file, top_k) if output.suffix.lower() == ".csv" else _jsonl_writer(file)
         while chunk := list(islice(rows, chunk_rows)):
             numbers = [row.where for row in chunk]
-            predictions = predictor.predict([row.text for row in chunk], top_k, numbers=numbers)
+            predictions = predictor.predict([row.text for row in chunk], top_k, numbers=numbers, refuse_unknown=False)
             for row, prediction in zip(chunk, predictions, strict=True):
                 write(row, prediction)
                 unknown += len(prediction.unknown_words)

@@ -77,8 +77,11 @@ class TopicPredictor:
         model = load_model(checkpoint, map_location=device)
         return cls(model, encoding.tokenizer, encoding.label_names, encoding.maxlen, encoding.truncating)
 
-    def encode(self, texts: Sequence[str], numbers: Sequence[int] | None = None) -> list[EncodedText]:
-        """Every text's encoding; one ``ValueError`` naming (by ``numbers``) every text that is empty or unknown."""
+    def encode(
+        self, texts: Sequence[str], numbers: Sequence[int] | None = None, refuse_unknown: bool = True
+    ) -> list[EncodedText]:
+        """Every text's encoding; one ``ValueError`` naming (by ``numbers``) every text that is empty, or (with
+        ``refuse_unknown``) whose words are all unknown."""
         encoded, problems = [], []
         for number, text in zip(numbers or range(1, len(texts) + 1), texts, strict=True):
             try:
@@ -86,7 +89,7 @@ class TopicPredictor:
             except ValueError as error:
                 problems.append(f"text {number}: {error}")
                 continue
-            if item.known == 0:
+            if refuse_unknown and item.known == 0:
                 problems.append(
                     f"text {number}: none of its words {list(item.words)[:10]} is in the model's vocabulary "
                     f"({self.tokenizer.vocab_size:,} ids), so any label would be a guess; give text like the "
@@ -104,15 +107,20 @@ class TopicPredictor:
         top_k: int = 3,
         batch_size: int = 256,
         numbers: Sequence[int] | None = None,
+        refuse_unknown: bool = True,
     ) -> list[TopicPrediction]:
-        """The ``top_k`` topics of each text; ``numbers`` name the texts in errors (default 1, 2, ...)."""
+        """The ``top_k`` topics of each text; ``numbers`` name the texts in errors (default 1, 2, ...).
+
+        ``refuse_unknown=False`` answers a text whose words are all unknown too (its ``unknown_words`` then hold
+        every word): a file's rows are answered as the model was evaluated, which includes such rows.
+        """
         if isinstance(texts, str):
             texts = [texts]
         if not texts:
             raise BadValue("no texts given")
         if not 1 <= top_k <= len(self.topic_names):
             raise BadValue(f"top_k must be in [1, {len(self.topic_names)}], got {top_k}")
-        encoded = self.encode(texts, numbers)
+        encoded = self.encode(texts, numbers, refuse_unknown)
         sequences = Ragged.from_lists([item.ids.tolist() for item in encoded], np.zeros(len(encoded), dtype=np.int64))
         width = min(self.maxlen, int(sequences.lengths.max()))  # the model's result does not depend on padding
         tokens, lengths = (
