@@ -3,8 +3,8 @@
 Input: CSV/TSV (a header naming the text column), JSON lines, or plain text (one text per line; fastText
 ``__label__`` tags at the start are ignored). An ``id`` column (or key) is carried into the output when there is
 one. A row whose words are all unknown to the model is answered (its ``unknown_words`` equals its ``words``), as the
-test split was scored. Output: JSON lines or CSV by the output's suffix. The output appears only once complete: a bad row stops the
-run with one line naming it, and nothing is left half-written.
+test split was scored. Output: JSON lines or CSV by the output's suffix. The output appears only once complete: a bad
+row stops the run with one line naming it, and nothing is left half-written.
 """
 
 from __future__ import annotations
