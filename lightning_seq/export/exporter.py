@@ -176,7 +176,14 @@ def export_checkpoint(
             metadata["tokenizer"] = encoding.subword
     metadata["labels"] = list(encoding.label_names)  # output i is labels[i]
     if model.multi_label:
-        metadata["decision"] = "multi-label: label i is predicted when sigmoid(logits[i]) >= thresholds[i]"
+        probability = (
+            "softmax(logits)[i]" if model.hparams.get("multi_label_loss") == "softmax" else "sigmoid(logits[i])"
+        )
+        metadata["decision"] = f"multi-label: label i is predicted when {probability} >= thresholds[i]" + (
+            "; a row where none is gets its most probable label"
+            if model.hparams.get("at_least_one_label", True)
+            else ""
+        )
         metadata["thresholds"] = [round(float(value), 6) for value in model.thresholds]
     else:
         metadata["decision"] = "single-label: softmax(logits); the predicted label is the argmax"

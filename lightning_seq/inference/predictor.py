@@ -24,6 +24,7 @@ from lightning_seq.data.tokenizer import EncodedText, WordTokenizer
 from lightning_seq.errors import BadCheckpoint, BadValue
 from lightning_seq.inference.loading import checkpoint_encoding, load_model
 from lightning_seq.training.module import SequenceClassifier
+from lightning_seq.training.thresholds import decide
 
 
 @dataclass(frozen=True)
@@ -159,7 +160,8 @@ class TopicPredictor:
         if not self.model.multi_label:
             best = probabilities.argmax(dim=-1).tolist()
             return [((self.topic_names[i], float(row[i])),) for i, row in zip(best, probabilities, strict=True)]
-        above = probabilities >= self.model.thresholds.cpu()
+        at_least_one = self.model.hparams.get("at_least_one_label", True)
+        above = decide(probabilities, self.model.thresholds.cpu(), at_least_one)
         rows = []
         for row, chosen in zip(probabilities, above, strict=True):
             indices = sorted(chosen.nonzero().flatten().tolist(), key=lambda i: -float(row[i]))

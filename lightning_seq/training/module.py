@@ -25,7 +25,7 @@ from lightning_seq.data.batching import Batch
 from lightning_seq.errors import BadCheckpoint, BadValue, TrainingDiverged
 from lightning_seq.nn.classifier import Cell, Pooling, RecurrentClassifier, VariableLength
 from lightning_seq.nn.embeddings import Coverage, VectorFormat, embedding_matrix
-from lightning_seq.training.thresholds import ThresholdSweep
+from lightning_seq.training.thresholds import ThresholdSweep, decide
 
 # The hyperparameters that shape the weights: a checkpoint only fits a model that agrees on all of them.
 ARCHITECTURE = (
@@ -87,6 +87,12 @@ class SequenceClassifier(L.LightningModule):
             ``none``, ``balanced`` (``items / (classes * items of the class)``, as scikit-learn), ``sqrt_balanced``
             (its square root: rare classes count more, without weights in the hundreds), or ``{label name: weight}``
             (unnamed labels weigh 1).
+        at_least_one_label: Multi-label: an item where no label clears its threshold gets its most probable label
+            (every training item has one); the thresholds are chosen with this rule in force.
+        multi_label_loss: Multi-label: ``bce`` (independent sigmoid outputs, binary cross-entropy) or ``softmax``
+            (one softmax, cross-entropy against the item's labels sharing the target mass equally; Mahajan et al.
+            2018): the labels then compete as in single-label training, and the thresholds apply to the softmax
+            probabilities.
     """
 
     def __init__(
@@ -112,6 +118,8 @@ class SequenceClassifier(L.LightningModule):
         label_mode: LabelMode = "single",
         per_label_thresholds: bool = False,
         class_weights: ClassWeights = "none",
+        at_least_one_label: bool = True,
+        multi_label_loss: Literal["bce", "softmax"] = "bce",
     ) -> None:
         super().__init__()
         check_ranges(SequenceClassifier.__init__, {"label_smoothing": label_smoothing})  # the net checks the rest
@@ -151,7 +159,7 @@ class SequenceClassifier(L.LightningModule):
                     "f1_macro": MultilabelF1Score(num_classes, average="macro"),
                 }
             )
-            self.threshold_sweep = ThresholdSweep(num_classes)
+            self.threshold_sweep = ThresholdSweep(num_classes, at_least_one=at_least_one_label)
         else:
             metrics = MetricCollection(
                 {
@@ -252,11 +260,12 @@ class SequenceClassifier(L.LightningModule):
         return self.probabilities(self(batch.tokens, batch.lengths))
 
     def probabilities(self, logits: Tensor) -> Tensor:
-        return logits.sigmoid() if self.multi_label else logits.softmax(dim=-1)
+        independent = self.multi_label and self.hparams.get("multi_label_loss", "bce") == "bce"
+        return logits.sigmoid() if independent else logits.softmax(dim=-1)
 
     def decisions(self, logits: Tensor) -> Tensor:
-        """Multi-label: 0/1 per label, above each label's threshold."""
-        return (logits.sigmoid() >= self.thresholds).int()
+        """Multi-label: 0/1 per label, at or above each label's threshold (at least one, unless switched off)."""
+        return decide(self.probabilities(logits), self.thresholds, self.hparams.get("at_least_one_label", True)).int()
 
     def configure_optimizers(self) -> torch.optim.Optimizer | dict:
         optimizer = self.optimizer(self.parameters())
@@ -296,7 +305,11 @@ class SequenceClassifier(L.LightningModule):
         training = stage == "train"
         smoothing = self.hparams.label_smoothing if training else 0.0
         weights = self.loss_weights if training else None
-        if self.multi_label:
+        if self.multi_label and self.hparams.get("multi_label_loss", "bce") == "softmax":
+            target = batch.labels.float() / batch.labels.sum(dim=1, keepdim=True).clamp(min=1)
+            target = target * (1 - smoothing) + smoothing / target.shape[1]
+            loss = F.cross_entropy(logits, target, weight=weights)
+        elif self.multi_label:
             target = batch.labels.float() * (1 - smoothing) + smoothing / 2
             loss = F.binary_cross_entropy_with_logits(logits, target, weight=weights)
         else:
@@ -311,7 +324,7 @@ class SequenceClassifier(L.LightningModule):
         if not self.multi_label:
             metrics.update(logits, batch.labels)
         elif stage == "val":
-            self.threshold_sweep.update(logits.detach().sigmoid(), batch.labels)
+            self.threshold_sweep.update(self.probabilities(logits.detach()), batch.labels)
         else:
             metrics.update(self.decisions(logits.detach()), batch.labels)
         return loss, logits.detach()

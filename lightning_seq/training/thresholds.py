@@ -18,9 +18,9 @@ GRID = tuple(round(0.05 * step, 2) for step in range(1, 20))  # 0.05, 0.10, ...,
 class ThresholdSweep(Metric):
     full_state_update = False
 
-    def __init__(self, num_labels: int, grid: tuple[float, ...] = GRID) -> None:
+    def __init__(self, num_labels: int, grid: tuple[float, ...] = GRID, at_least_one: bool = True) -> None:
         super().__init__()
-        self.grid = grid
+        self.grid, self.at_least_one = grid, at_least_one
         for name in ("tp", "fp", "fn"):
             self.add_state(name, torch.zeros(len(grid), num_labels, dtype=torch.long), dist_reduce_fx="sum")
         self.add_state("exact", torch.zeros(len(grid), dtype=torch.long), dist_reduce_fx="sum")
@@ -28,7 +28,9 @@ class ThresholdSweep(Metric):
 
     def update(self, probabilities: Tensor, target: Tensor) -> None:
         grid = torch.tensor(self.grid, device=probabilities.device, dtype=probabilities.dtype)
-        predicted = probabilities.unsqueeze(0) >= grid.view(-1, 1, 1)  # (thresholds, rows, labels)
+        predicted = decide(
+            probabilities.unsqueeze(0), grid.view(-1, 1, 1), self.at_least_one
+        )  # (thresholds, rows, labels)
         truth = target.bool().unsqueeze(0)
         self.tp += (predicted & truth).sum(dim=1)
         self.fp += (predicted & ~truth).sum(dim=1)
@@ -61,3 +63,14 @@ def _f1(tp: Tensor, fp: Tensor, fn: Tensor) -> Tensor:
     """F1 with 0 where there is nothing to score (torchmetrics' zero_division=0)."""
     denominator = 2 * tp + fp + fn
     return torch.where(denominator > 0, 2 * tp / denominator.clamp(min=1), torch.zeros_like(tp))
+
+
+def decide(probabilities: Tensor, thresholds: Tensor, at_least_one: bool = True) -> Tensor:
+    """Which labels are predicted: those at or above their threshold; with ``at_least_one``, a row where none is
+    gets its most probable label (every training row has a label, so an empty answer is always wrong)."""
+    predicted = probabilities >= thresholds
+    if at_least_one:
+        top = torch.zeros_like(probabilities, dtype=torch.bool)
+        top.scatter_(-1, probabilities.argmax(dim=-1, keepdim=True), True)
+        predicted = predicted | (top & ~predicted.any(dim=-1, keepdim=True))
+    return predicted
