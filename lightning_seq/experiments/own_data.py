@@ -156,7 +156,7 @@ def main(argv: Sequence[str] | None = None) -> Path:
                 [*recipe, "--model.multi_label_loss", loss, "--seed_everything", str(seed)],
             )
             for seed in args.seeds
-        ]  # fmt: skip
+        ]
         for loss in ("bce", "softmax")
     }
     measured = {
