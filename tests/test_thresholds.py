@@ -35,3 +35,20 @@ def test_an_item_with_no_label_above_its_threshold_gets_its_most_probable_one() 
         [False, False, False],
         [True, True, False],
     ]
+
+
+def test_softmax_multi_label_loss_shares_the_target_and_answers_with_softmax_probabilities() -> None:
+    from lightning_seq.data.batching import Batch
+    from lightning_seq.training.module import SequenceClassifier
+
+    model = SequenceClassifier(20, 4, cell="gru", embedding_dim=4, hidden_size=4, label_mode="multi",
+                               multi_label_loss="softmax")  # fmt: skip
+    batch = Batch(
+        torch.tensor([[1, 5, 6], [1, 7, 0]]), torch.tensor([3, 2]), torch.tensor([[1, 1, 0, 0], [0, 0, 1, 0]])
+    )
+    logits = model(batch.tokens, batch.lengths)
+    loss, _ = model._evaluate(batch, "train")
+    shared = torch.tensor([[0.5, 0.5, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0]])
+    assert torch.allclose(loss, torch.nn.functional.cross_entropy(logits, shared))
+    assert torch.allclose(model.probabilities(logits).sum(dim=1), torch.ones(2))
+    assert model.decisions(logits).sum(dim=1).min() >= 1  # at least one label each
