@@ -5,7 +5,7 @@ from __future__ import annotations
 from lightning_seq.cli.aliases import EVALUATED_WITH, EVALUATION_FLAGS, SHORT_FLAGS
 
 DESCRIPTIONS = {
-    "fit": "Train a recurrent classifier on Reuters newswire topics, then test its best checkpoint.",
+    "fit": "Train a recurrent classifier on Reuters newswire topics or your own texts, then test its best checkpoint.",
     "validate": "Validate a checkpoint on the held-out 20 % of Keras's training split.",
     "test": "Test a checkpoint on Keras's test split; write its per-topic report and figures.",
 }
@@ -27,6 +27,8 @@ COMMON_KEYS = {
         "--model.optimizer.init_args.lr LR": "learning rate (--model.optimizer CLASS picks another optimizer)",
         "--data.num_words N": "vocabulary: the N - 3 most frequent words (null: all)",
         "--data.maxlen N": "cut each newswire to its last N tokens",
+        "--data TextFilesDataModule": "your own texts: --data.train_file F [--data.test_file F] (docs/own-data.md)",
+        "--model.class_weights W": "none | balanced | sqrt_balanced | {label: weight}, training loss only",
         "--trainer.limit_train_batches N": "train on N batches per epoch (a quick try)",
     },
     "evaluate": {
