@@ -13,7 +13,7 @@ from lightning_seq.data.reuters_text import joined_pairs, reuters_wires, write_s
 from lightning_seq.data.sequences import OOV_ID, START_ID
 from lightning_seq.data.text_datamodule import TextFilesDataModule
 from lightning_seq.data.text_files import Columns, read_rows
-from lightning_seq.errors import BadValue, MissingFile
+from lightning_seq.errors import BadCheckpoint, BadValue, MissingFile
 
 from .conftest import REPO_ROOT
 
@@ -184,3 +184,20 @@ def test_a_subword_vocabulary_reads_unseen_words_as_pieces(tmp_path: Path, kind:
     assert seen.unknown == () and misspelt.unknown == ()  # built from pieces it has seen, not "unknown"
     assert len(misspelt.ids) > len(seen.ids)
     assert "[UNK]" not in data.words and len(data.words) == data.vocab_size - 3
+
+
+def test_fitting_with_a_checkpoints_vocabulary_encodes_with_it_and_checks_the_labels(tmp_path: Path) -> None:
+    import torch
+
+    first = TextFilesDataModule(train_file=str(write_csv(tmp_path / "t.csv")), val_split=0.0)
+    checkpoint = tmp_path / "given.ckpt"
+    torch.save({"state_dict": {}, "hyper_parameters": {}, "TextFilesDataModule": first.state_dict()}, checkpoint)
+    rows = [(f"n{i}", f"{text} zanzibar", label) for i, (_, text, label) in enumerate(ROWS)]
+    data = TextFilesDataModule(train_file=str(write_csv(tmp_path / "new.csv", rows)), vocabulary_from=str(checkpoint))
+    data.setup("fit")
+    assert data.words == first.words and "zanzibar" not in data.words  # not refitted on the new file
+    tokens = [row[row > 0].tolist() for row in (*data.datasets["train"].tokens, *data.datasets["val"].tokens)]
+    assert all(row[0] == START_ID and row[-1] == OOV_ID for row in tokens)  # "zanzibar" read as unknown
+    other = write_csv(tmp_path / "other.csv", [(i, t, "x" + y) for i, t, y in ROWS])
+    with pytest.raises(BadCheckpoint, match="was trained on other labels"):
+        TextFilesDataModule(train_file=str(other), vocabulary_from=str(checkpoint)).setup("fit")

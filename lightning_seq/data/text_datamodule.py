@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import codecs
 from array import array
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Literal
 
 import numpy as np
@@ -22,7 +22,7 @@ from lightning_seq.data.sequences import INDEX_FROM, Ragged
 from lightning_seq.data.subword import SubwordTokenizer, train_subword
 from lightning_seq.data.text_files import Columns, Format, TextRow, read_rows
 from lightning_seq.data.tokenizer import WordTokenizer
-from lightning_seq.data.vocabulary import StreamingEncoder, encode_texts, vocabulary_tokenizer
+from lightning_seq.data.vocabulary import StreamingEncoder, encode_texts, ids_to_ragged, vocabulary_tokenizer
 from lightning_seq.errors import BadCheckpoint, BadValue
 
 Side = Literal["pre", "post"]
@@ -226,26 +226,34 @@ class TextFilesDataModule(PaddedBatchesDataModule):
             raise BadValue("--data.train_file is required to fit: the labelled texts to train on")
         if hp.vocabulary_from is not None and self._words is None:
             self._read_encoding(hp.vocabulary_from)
-        if hp.tokenizer != "words":
+        if hp.tokenizer != "words" or self._subword is not None:
             return self._training_rows_subword()
-        encoder, labels = StreamingEncoder(), _LabelCollector(hp.train_file, hp.multi_label)
-        for row in self._rows(hp.train_file):
-            encoder.add(row.text)
-            labels.add(row)
-        held_out = _held_out(len(encoder), 0.0 if hp.val_file else hp.val_split, hp.val_seed)
-        names, multi = labels.names(), labels.is_multi()
-        if self._labels is not None and (list(names), multi) != (list(self._labels), self._multi):
-            raise BadCheckpoint(
-                f"--data.vocabulary_from {hp.vocabulary_from} was trained on other labels than {hp.train_file} has"
-            )
-        words, tokens = encoder.fit(np.flatnonzero(~held_out), hp.num_words, hp.min_count)
-        if self._words is not None:  # fitting with a checkpoint's vocabulary: encode with that one instead
+        labels = _LabelCollector(hp.train_file, hp.multi_label)
+        if self._words is not None:  # a checkpoint's vocabulary (vocabulary_from): encode with it, fit nothing
             words = self._words
-            tokens = encode_texts((row.text for row in self._rows(hp.train_file)), words, np.zeros(0)).tokens
-        offsets = np.concatenate([[0], np.cumsum(encoder.lengths)])
+            encoded = encode_texts(_texts_and_labels(self._rows(hp.train_file), labels), words)
+            tokens, offsets = encoded.tokens, encoded.offsets
+        else:
+            encoder = StreamingEncoder()
+            for text in _texts_and_labels(self._rows(hp.train_file), labels):
+                encoder.add(text)
+        held_out = _held_out(len(labels), 0.0 if hp.val_file else hp.val_split, hp.val_seed)
+        names, multi = labels.names(), labels.is_multi()
+        self._check_given_labels(names, multi)
+        if self._words is None:
+            words, tokens = encoder.fit(np.flatnonzero(~held_out), hp.num_words, hp.min_count)
+            offsets = np.concatenate([[0], np.cumsum(encoder.lengths)])
         self._words, self._labels, self._multi = words, names, multi
         self._fitted = (Ragged(tokens, offsets, labels.array(names, multi)), held_out)
         return self._fitted
+
+    def _check_given_labels(self, names: tuple[str, ...], multi: bool) -> None:
+        """With ``vocabulary_from``, the training file must have the checkpoint's labels (its output rows)."""
+        if self._labels is not None and (list(names), multi) != (list(self._labels), self._multi):
+            raise BadCheckpoint(
+                f"--data.vocabulary_from {self.hparams.vocabulary_from} was trained on other labels than "
+                f"{self.hparams.train_file} has; fit without vocabulary_from, or on data with the same labels"
+            )
 
     def _training_rows_subword(self) -> tuple[Ragged, np.ndarray]:
         """As :meth:`_training_rows`, with a subword tokenizer trained on the training rows (three reads of the
@@ -256,13 +264,14 @@ class TextFilesDataModule(PaddedBatchesDataModule):
             labels.add(row)
         held_out = _held_out(len(labels), 0.0 if hp.val_file else hp.val_split, hp.val_seed)
         names, multi = labels.names(), labels.is_multi()
+        self._check_given_labels(names, multi)
         if self._subword is None:
             training = (row.text for row, out in zip(self._rows(hp.train_file), held_out, strict=True) if not out)
             self._subword = train_subword(hp.tokenizer, training, hp.num_words, hp.min_count)
         tokenizer = SubwordTokenizer(self._subword)
-        encoded = ids_to_ragged(tokenizer.encode_many(row.text for row in self._rows(hp.train_file)))
+        texts = (row.text for row in self._rows(hp.train_file))
         self._words, self._labels, self._multi = tokenizer.pieces(), names, multi
-        self._fitted = (Ragged(encoded.tokens, encoded.offsets, labels.array(names, multi)), held_out)
+        self._fitted = (ids_to_ragged(tokenizer.encode_many(texts), labels.array(names, multi)), held_out)
         return self._fitted
 
     def _encode_file(self, path: str, setting: str) -> Ragged:
@@ -281,20 +290,15 @@ class TextFilesDataModule(PaddedBatchesDataModule):
             texts.append(row.text)
         targets = labels.array(self.label_names, self.multi_label)
         if self._subword:
-            encoded = ids_to_ragged(SubwordTokenizer(self._subword).encode_many(texts))
-            return Ragged(encoded.tokens, encoded.offsets, targets)
+            return ids_to_ragged(SubwordTokenizer(self._subword).encode_many(texts), targets)
         return encode_texts(texts, self.words, targets)
 
 
-def ids_to_ragged(sequences: Iterable[list[int]]) -> Ragged:
-    """Id lists (streamed) as one flat int64 array with offsets; labels left empty."""
-    tokens, offsets = array("q"), array("q", [0])
-    for ids in sequences:
-        tokens.extend(ids)
-        offsets.append(len(tokens))
-    flat = np.frombuffer(tokens, dtype=np.int64).copy() if len(tokens) else np.zeros(0, np.int64)
-    bounds = np.frombuffer(offsets, dtype=np.int64).copy()
-    return Ragged(flat, bounds, np.zeros(len(bounds) - 1, dtype=np.int64))
+def _texts_and_labels(rows: Iterable[TextRow], labels: _LabelCollector) -> Iterator[str]:
+    """Each row's text, its labels collected on the way (one read of the file for both)."""
+    for row in rows:
+        labels.add(row)
+        yield row.text
 
 
 class _LabelCollector:

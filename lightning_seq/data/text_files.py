@@ -167,33 +167,37 @@ def _split_labels(cell: str, separator: str | None, where: str) -> tuple[str, ..
     return labels
 
 
-def _json_rows(path: Path, fmt: str, columns: Columns, encoding: str) -> Iterator[TextRow]:
+def _numbered_lines(path: Path, encoding: str) -> Iterator[tuple[str, str]]:
+    """``("<path> line N", line)`` for every line holding more than white space."""
     with path.open(encoding=encoding) as file:
         for number, line in enumerate(file, start=1):
-            if not line.strip():
-                continue
-            where = f"{path} line {number}"
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise BadValue(f"{where}: not valid JSON ({error.msg}); each line must be one JSON object") from None
-            if not isinstance(record, dict):
-                raise BadValue(f"{where}: a JSON {type(record).__name__}, not an object; write one object per line")
-            wanted = (columns.text, columns.label, columns.id if columns.id_required else None)
-            missing = [key for key in wanted if key is not None and key not in record]
-            if missing:
-                raise BadValue(
-                    f"{where}: no key {missing[0]!r} (it has {sorted(record)}); pass --data.text_column / "
-                    "--data.label_column with the right names"
-                )
-            text = record[columns.text]
-            if not isinstance(text, str):
-                raise BadValue(f"{where}: {columns.text!r} is a {type(text).__name__}, not a string")
-            labels, listed = None, None
-            if columns.label is not None:
-                labels, listed = _json_labels(record[columns.label], columns.label_separator, where)
-            identifier = str(record[columns.id]) if columns.id in record else None
-            yield TextRow(text, labels, where, identifier, listed)
+            if line.strip():
+                yield f"{path} line {number}", line
+
+
+def _json_rows(path: Path, fmt: str, columns: Columns, encoding: str) -> Iterator[TextRow]:
+    for where, line in _numbered_lines(path, encoding):
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise BadValue(f"{where}: not valid JSON ({error.msg}); each line must be one JSON object") from None
+        if not isinstance(record, dict):
+            raise BadValue(f"{where}: a JSON {type(record).__name__}, not an object; write one object per line")
+        wanted = (columns.text, columns.label, columns.id if columns.id_required else None)
+        missing = [key for key in wanted if key is not None and key not in record]
+        if missing:
+            raise BadValue(
+                f"{where}: no key {missing[0]!r} (it has {sorted(record)}); pass --data.text_column / "
+                "--data.label_column with the right names"
+            )
+        text = record[columns.text]
+        if not isinstance(text, str):
+            raise BadValue(f"{where}: {columns.text!r} is a {type(text).__name__}, not a string")
+        labels, listed = None, None
+        if columns.label is not None:
+            labels, listed = _json_labels(record[columns.label], columns.label_separator, where)
+        identifier = str(record[columns.id]) if columns.id in record else None
+        yield TextRow(text, labels, where, identifier, listed)
 
 
 def _json_labels(value: object, separator: str | None, where: str) -> tuple[tuple[str, ...], bool]:
@@ -207,19 +211,15 @@ def _json_labels(value: object, separator: str | None, where: str) -> tuple[tupl
 
 
 def _fasttext_rows(path: Path, fmt: str, columns: Columns, encoding: str) -> Iterator[TextRow]:
-    with path.open(encoding=encoding) as file:
-        for number, line in enumerate(file, start=1):
-            if not line.strip():
-                continue
-            where = f"{path} line {number}"
-            words = line.split()
-            tags = 0
-            while tags < len(words) and words[tags].startswith(FASTTEXT_PREFIX):
-                tags += 1
-            labels = tuple(word[len(FASTTEXT_PREFIX) :] for word in words[:tags])
-            if columns.label is not None and (not labels or not all(labels)):
-                raise BadValue(f"{where}: no {FASTTEXT_PREFIX}<name> tag at the start; write '{FASTTEXT_PREFIX}a text'")
-            yield TextRow(" ".join(words[tags:]), labels or None, where)
+    for where, line in _numbered_lines(path, encoding):
+        words = line.split()
+        tags = 0
+        while tags < len(words) and words[tags].startswith(FASTTEXT_PREFIX):
+            tags += 1
+        labels = tuple(word[len(FASTTEXT_PREFIX) :] for word in words[:tags])
+        if columns.label is not None and (not labels or not all(labels)):
+            raise BadValue(f"{where}: no {FASTTEXT_PREFIX}<name> tag at the start; write '{FASTTEXT_PREFIX}a text'")
+        yield TextRow(" ".join(words[tags:]), labels or None, where)
 
 
 def _folder_rows(path: Path, fmt: str, columns: Columns, encoding: str) -> Iterator[TextRow]:

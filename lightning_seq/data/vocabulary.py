@@ -85,12 +85,18 @@ def vocabulary_tokenizer(words: Sequence[str]) -> WordTokenizer:
     return WordTokenizer({word: rank for rank, word in enumerate(words)}, len(words) + INDEX_FROM)
 
 
-def encode_texts(texts: Iterable[str], words: Sequence[str], labels: np.ndarray) -> Ragged:
+def encode_texts(texts: Iterable[str], words: Sequence[str], labels: np.ndarray | None = None) -> Ragged:
     """Texts encoded with a fixed vocabulary (validation and test files, or a checkpoint's vocabulary)."""
     ids: Mapping[str, int] = {word: rank + INDEX_FROM for rank, word in enumerate(words)}
+    return ids_to_ragged(([START_ID, *(ids.get(word, OOV_ID) for word in split_words(text))] for text in texts), labels)
+
+
+def ids_to_ragged(sequences: Iterable[list[int]], labels: np.ndarray | None = None) -> Ragged:
+    """Id lists (streamed) as one flat int64 array with offsets; without ``labels``, zeros stand in."""
     tokens, offsets = array("q"), array("q", [0])
-    for text in texts:
-        tokens.append(START_ID)
-        tokens.extend([ids.get(word, OOV_ID) for word in split_words(text)])
+    for ids in sequences:
+        tokens.extend(ids)
         offsets.append(len(tokens))
-    return Ragged(np.frombuffer(tokens, dtype=np.int64).copy(), np.frombuffer(offsets, dtype=np.int64).copy(), labels)
+    flat = np.frombuffer(tokens, dtype=np.int64).copy() if len(tokens) else np.zeros(0, np.int64)
+    bounds = np.frombuffer(offsets, dtype=np.int64).copy()
+    return Ragged(flat, bounds, np.zeros(len(bounds) - 1, dtype=np.int64) if labels is None else labels)
