@@ -22,7 +22,7 @@ import torch
 from lightning_seq.data.sequences import Ragged, pad_sequences
 from lightning_seq.data.tokenizer import EncodedText, WordTokenizer
 from lightning_seq.errors import BadCheckpoint, BadValue
-from lightning_seq.inference.loading import checkpoint_encoding, load_model
+from lightning_seq.inference.loading import CheckpointEncoding, checkpoint_encoding, load_model
 from lightning_seq.training.module import SequenceClassifier
 from lightning_seq.training.thresholds import decide
 
@@ -46,25 +46,36 @@ class TopicPrediction:
 
 
 class TopicPredictor:
-    """A trained classifier plus the encoding its data used."""
+    """A trained classifier (or an ensemble of classifiers of one vocabulary and label set) plus the encoding its
+    data used. An ensemble answers with its members' averaged probabilities."""
 
     def __init__(
         self,
-        model: SequenceClassifier,
+        model: SequenceClassifier | Sequence[SequenceClassifier],
         tokenizer: WordTokenizer,
         topic_names: Sequence[str],
         maxlen: int,
         truncating: str = "pre",
     ) -> None:
         """``model.multi_label`` models answer with sigmoid probabilities and their saved thresholds."""
-        if len(topic_names) != model.hparams.num_classes:
-            raise ValueError(f"{len(topic_names)} topic names for a model with {model.hparams.num_classes} classes")
-        if tokenizer.vocab_size != model.hparams.vocab_size:
-            raise ValueError(
-                f"the tokenizer's vocabulary ({tokenizer.vocab_size} ids) is not the model's "
-                f"({model.hparams.vocab_size})"
+        models = (model,) if isinstance(model, SequenceClassifier) else tuple(model)
+        for member in models:
+            if len(topic_names) != member.hparams.num_classes:
+                raise ValueError(
+                    f"{len(topic_names)} topic names for a model with {member.hparams.num_classes} classes"
+                )
+            if tokenizer.vocab_size != member.hparams.vocab_size:
+                raise ValueError(
+                    f"the tokenizer's vocabulary ({tokenizer.vocab_size} ids) is not the model's "
+                    f"({member.hparams.vocab_size})"
+                )
+        if len(models) > 1 and any(member.multi_label for member in models):
+            raise BadValue(
+                "an ensemble of multi-label checkpoints is not supported: each member's thresholds were chosen for "
+                "its own probabilities; give one multi-label checkpoint"
             )
-        self.model = model.eval()
+        self.models = tuple(member.eval() for member in models)
+        self.model = self.models[0]  # the thresholds and the decision rule (an ensemble is single-label)
         self.tokenizer = tokenizer
         self.topic_names = tuple(topic_names)
         self.maxlen, self.truncating = maxlen, truncating
@@ -74,9 +85,24 @@ class TopicPredictor:
         cls, checkpoint: str | Path, data_dir: str | None = None, device: str | torch.device = "cpu"
     ) -> TopicPredictor:
         """Model, vocabulary and encoding settings from one checkpoint (Reuters' word index from ``data_dir``)."""
-        encoding = checkpoint_encoding(checkpoint, data_dir)
-        model = load_model(checkpoint, map_location=device)
-        return cls(model, encoding.tokenizer, encoding.label_names, encoding.maxlen, encoding.truncating)
+        return cls.from_checkpoints([checkpoint], data_dir, device)
+
+    @classmethod
+    def from_checkpoints(
+        cls, checkpoints: Sequence[str | Path], data_dir: str | None = None, device: str | torch.device = "cpu"
+    ) -> TopicPredictor:
+        """One checkpoint, or an ensemble of several that encode text alike (same vocabulary, labels and maxlen)."""
+        if not checkpoints:
+            raise BadValue("no checkpoint given")
+        first = checkpoint_encoding(checkpoints[0], data_dir)
+        for checkpoint in checkpoints[1:]:
+            if _encoding_key(checkpoint_encoding(checkpoint, data_dir)) != _encoding_key(first):
+                raise BadCheckpoint(
+                    f"{checkpoint} encodes text differently from {checkpoints[0]} (its labels, vocabulary or maxlen "
+                    "differ): an ensemble averages checkpoints trained on the same data settings"
+                )
+        models = [load_model(checkpoint, map_location=device) for checkpoint in checkpoints]
+        return cls(models, first.tokenizer, first.label_names, first.maxlen, first.truncating)
 
     def encode(
         self, texts: Sequence[str], numbers: Sequence[int] | None = None, refuse_unknown: bool = True
@@ -101,6 +127,10 @@ class TopicPredictor:
             raise BadValue("cannot classify:\n  " + "\n  ".join(problems))
         return encoded
 
+    def check_top_k(self, top_k: int) -> None:
+        if not 1 <= top_k <= len(self.topic_names):
+            raise BadValue(f"top_k must be in [1, {len(self.topic_names)}], got {top_k}")
+
     @torch.no_grad()
     def predict(
         self,
@@ -119,26 +149,42 @@ class TopicPredictor:
             texts = [texts]
         if not texts:
             raise BadValue("no texts given")
-        if not 1 <= top_k <= len(self.topic_names):
-            raise BadValue(f"top_k must be in [1, {len(self.topic_names)}], got {top_k}")
+        self.check_top_k(top_k)
         encoded = self.encode(texts, numbers, refuse_unknown)
+        return self.predictions(texts, encoded, self.probabilities(encoded, batch_size), top_k)
+
+    @torch.no_grad()
+    def probabilities(self, encoded: Sequence[EncodedText], batch_size: int = 256) -> torch.Tensor:
+        """``(texts, labels)`` probabilities on the CPU, averaged over an ensemble's members.
+
+        Rows are padded only to the longest text given (the model's result does not depend on padding), so a
+        server may pool several requests' texts into one call.
+        """
         sequences = Ragged.from_lists([item.ids.tolist() for item in encoded], np.zeros(len(encoded), dtype=np.int64))
-        width = min(self.maxlen, int(sequences.lengths.max()))  # the model's result does not depend on padding
+        width = min(self.maxlen, int(sequences.lengths.max()))
         tokens, lengths = (
             torch.from_numpy(array) for array in pad_sequences(sequences, width, "post", self.truncating)
         )
-        device, model = self.model.device, self.model
-        probabilities = torch.cat(
-            [
-                model.probabilities(model(ids.to(device), kept.to(device))).cpu()
-                for ids, kept in zip(tokens.split(batch_size), lengths.split(batch_size), strict=True)
-            ]
-        )
+        probabilities = sum(
+            torch.cat(
+                [
+                    model.probabilities(model(ids.to(model.device), kept.to(model.device))).cpu()
+                    for ids, kept in zip(tokens.split(batch_size), lengths.split(batch_size), strict=True)
+                ]
+            )
+            for model in self.models
+        ) / len(self.models)
         if not torch.isfinite(probabilities).all():
             raise BadCheckpoint(
                 "the model's outputs are not finite numbers (its weights hold NaN or infinity): the checkpoint is "
                 "broken; use an earlier one (best-*.ckpt, or last.ckpt of a run that did not diverge)"
             )
+        return probabilities
+
+    def predictions(
+        self, texts: Sequence[str], encoded: Sequence[EncodedText], probabilities: torch.Tensor, top_k: int
+    ) -> list[TopicPrediction]:
+        """Each text's answer from its row of :meth:`probabilities`: the ``top_k`` topics and the decision."""
         top = probabilities.topk(top_k, dim=-1)
         decided = self.decisions(probabilities)
         return [
@@ -167,6 +213,15 @@ class TopicPredictor:
             indices = sorted(chosen.nonzero().flatten().tolist(), key=lambda i: -float(row[i]))
             rows.append(tuple((self.topic_names[i], float(row[i])) for i in indices))
         return rows
+
+
+def _encoding_key(encoding: CheckpointEncoding) -> tuple:
+    """What must match for two checkpoints to read a text as the same ids and name the same labels."""
+    tokenizer = encoding.tokenizer
+    return (
+        encoding.label_names, encoding.words, encoding.subword, encoding.maxlen, encoding.truncating,
+        tokenizer.vocab_size, getattr(tokenizer, "skip_top", None),
+    )  # fmt: skip
 
 
 def predict_topics(
