@@ -19,6 +19,7 @@ COMMANDS = {
     "test": ("lightning_seq.cli.lightning_cli", "test a checkpoint; per-topic report and figures (scripts/test.py)"),
     "predict": ("lightning_seq.cli.predict", "topics for raw text (scripts/predict.py)"),
     "export": ("lightning_seq.cli.export", "ONNX or TorchScript for serving (scripts/export.py)"),
+    "serve": ("lightning_seq.cli.serve", "an HTTP endpoint with dynamic batching and a page (scripts/serve.py)"),
     "tune": ("lightning_seq.cli.tune", "hyperparameter search with Optuna (scripts/tune.py)"),
     "reuters-text": ("lightning_seq.cli.reuters_text", "the Reuters wires as CSV/JSONL/folder/fastText text files"),
     "compare": ("lightning_seq.experiments.compare", "train every cell; a results table and curves"),

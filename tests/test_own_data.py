@@ -109,6 +109,11 @@ def test_readme_commands_on_a_csv_fit_test_predict_and_export(texts: Path, tmp_p
     contract = json.loads((tmp_path / "model.onnx.json").read_text())
     assert contract["labels"] == state["labels"] and contract["vocabulary"] == state["words"]
 
+    text = (texts / "test.txt").read_text().splitlines()[0].split(" ", 1)[1]
+    served, info = served_answer(best, text)  # served with the checkpoint's own vocabulary and string labels
+    assert info["labels"] == state["labels"] and info["vocabulary_size"] == vocabulary_size(best)
+    assert served["labels"][0]["label"] == first["labels"][0]
+
 
 def test_multi_label_run_reports_micro_macro_and_per_label_and_predicts_every_label(
     texts: Path, tmp_path: Path
@@ -136,6 +141,29 @@ def test_multi_label_run_reports_micro_macro_and_per_label_and_predicts_every_la
     for name, p in prediction.labels:  # every decided label clears its own threshold
         assert p >= float(thresholds[predictor.topic_names.index(name)]) - 1e-6
         assert name not in probabilities or probabilities[name] == pytest.approx(p)
+    served, info = served_answer(best, text)  # the server decides as the predictor does, with the thresholds
+    assert [(entry["label"], pytest.approx(entry["probability"])) for entry in served["labels"]] == list(
+        prediction.labels
+    )
+    assert info["multi_label"] is True and info["labels"] == list(predictor.topic_names)
+
+
+def vocabulary_size(checkpoint: Path) -> int:
+    return torch.load(checkpoint, weights_only=True)["hyper_parameters"]["vocab_size"]
+
+
+def served_answer(checkpoint: Path, text: str) -> tuple[dict, dict]:
+    """``POST /predict`` and ``GET /info`` of the serving app, in process."""
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from lightning_seq.serve.app import create_app
+    from lightning_seq.serve.settings import ServeSettings
+
+    with TestClient(create_app(ServeSettings((str(checkpoint),)))) as client:
+        response = client.post("/predict", json={"texts": [text], "top_k": 5})
+        assert response.status_code == 200, response.text
+        return response.json()["predictions"][0], client.get("/info").json()
 
 
 def test_a_tune_trial_runs_on_a_text_files_config_unchanged(texts: Path, tmp_path: Path) -> None:

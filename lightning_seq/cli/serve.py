@@ -1,0 +1,151 @@
+"""``lightning-seq serve`` / ``scripts/serve.py``: a checkpoint (or an ensemble) behind HTTP on 127.0.0.1.
+
+The checkpoints are loaded here first, so a bad one is one line before anything binds a port. One worker serves
+the model loaded here; ``--workers N`` starts N uvicorn worker processes, each loading its own copy (uvicorn
+replaces a worker that dies). SIGTERM or Ctrl+C: the listening socket closes, requests in flight are answered, and
+the process exits with status 0.
+"""
+
+from __future__ import annotations
+
+import signal
+import socket
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from lightning_seq.cli.parsers import command_parser, parse
+from lightning_seq.errors import BadValue, MissingFile, report_user_errors
+from lightning_seq.inference.predictor import TopicPredictor
+from lightning_seq.serve.settings import ServeSettings, default_threads
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+WORKER_HEALTHCHECK_S = 60
+
+
+@report_user_errors
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = command_parser("scripts/serve.py", "Serve a trained checkpoint over HTTP: POST /predict, a page at /.")
+    parser.add_argument("--ckpt", action="append", required=True, help="a checkpoint; repeat it to serve an ensemble")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (0.0.0.0 exposes it to the network)")
+    parser.add_argument("--port", type=int, default=8000, help="TCP port")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes, each with its own model copy")
+    parser.add_argument(
+        "--max_batch_size", type=int, default=128, help="texts of concurrent requests pooled per forward pass (1: off)"
+    )
+    parser.add_argument(
+        "--batch_timeout", type=float, default=0.005, help="seconds a lone request waits for others to batch with"
+    )
+    parser.add_argument("--max_texts", type=int, default=256, help="texts one request may hold")
+    parser.add_argument("--max_body_bytes", type=int, default=4 * 1024 * 1024, help="largest request body")
+    parser.add_argument(
+        "--threads", type=int, help="torch threads per worker (default: the cores / --workers, less one for HTTP)"
+    )
+    parser.add_argument(
+        "--graceful_timeout", type=float, default=30.0, help="seconds SIGTERM waits for requests in flight"
+    )
+    parser.add_argument("--data_dir", help="directory with reuters_word_index.json (default: $LIGHTNING_SEQ_DATA)")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--log_level", default="info", help="uvicorn's: critical, error, warning, info, debug")
+    args = parse(parser, argv)
+    _check(args)
+    settings = ServeSettings(
+        checkpoints=tuple(str(path) for path in args.ckpt),
+        data_dir=args.data_dir,
+        device=args.device,
+        max_batch_size=args.max_batch_size,
+        batch_timeout=args.batch_timeout,
+        max_texts=args.max_texts,
+        max_body_bytes=args.max_body_bytes,
+        threads=args.threads or default_threads(args.workers),
+        extra={"workers": args.workers},
+    )
+    _check_port_free(args.host, args.port)
+    predictor = TopicPredictor.from_checkpoints(settings.checkpoints, settings.data_dir, settings.device)
+    if args.host not in LOOPBACK:
+        print(f"Serving on {args.host}: reachable from other machines; there is no authentication", file=sys.stderr)
+    run_server(settings, predictor, args.host, args.port, args.workers, args.graceful_timeout, args.log_level)
+
+
+def run_server(
+    settings: ServeSettings,
+    predictor: TopicPredictor,
+    host: str,
+    port: int,
+    workers: int,
+    graceful_timeout: float,
+    log_level: str,
+) -> None:
+    """uvicorn with the app (one worker: the model loaded here), or its supervisor over ``workers`` processes."""
+    import uvicorn
+
+    from lightning_seq.serve.app import create_app
+
+    options = {"host": host, "port": port, "log_level": log_level, "timeout_graceful_shutdown": graceful_timeout}
+    _exit_with_status_0_after_shutdown()
+    if workers == 1:
+        uvicorn.run(create_app(settings, predictor), **options)
+        return
+    del predictor  # each worker loads its own
+    settings.to_environment()
+    uvicorn.run(
+        "lightning_seq.serve.app:app_from_environment",
+        factory=True,
+        workers=workers,
+        # How long a worker may take to answer the supervisor's ping. uvicorn's 5 s default is shorter than a
+        # replacement worker's start (Python, then the pong thread) on 2 busy cores: the supervisor killed every
+        # replacement as hung, and restarted it forever.
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_S,
+        **options,
+    )
+
+
+def _exit_with_status_0_after_shutdown() -> None:
+    """uvicorn shuts down gracefully on SIGTERM/SIGINT, then restores the handlers it found and raises the signal
+    again, which would end the process by the signal (status 143) or with a KeyboardInterrupt traceback. Handlers
+    that do nothing make that last step a no-op, so a stopped server exits with status 0."""
+    for stop in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop, lambda received, frame: None)
+
+
+def _check(args) -> None:
+    for path in map(Path, args.ckpt):
+        if not path.is_file():
+            raise MissingFile(f"--ckpt {path} does not exist (or is not a file)")
+    for name, value, low in [
+        ("workers", args.workers, 1),
+        ("max_batch_size", args.max_batch_size, 1),
+        ("max_texts", args.max_texts, 1),
+        ("max_body_bytes", args.max_body_bytes, 1),
+        ("threads", args.threads or 1, 1),
+    ]:
+        if value < low:
+            raise BadValue(f"--{name} {value}: must be at least {low}")
+    if not 0 < args.port < 65536:
+        raise BadValue(f"--port {args.port}: must be in 1..65535")
+    if not 0 <= args.batch_timeout <= 10:
+        raise BadValue(f"--batch_timeout {args.batch_timeout}: must be in [0, 10] seconds")
+    if args.graceful_timeout < 0:
+        raise BadValue(f"--graceful_timeout {args.graceful_timeout}: must be >= 0 seconds")
+    if args.device != "cpu" and not args.device.startswith("cuda"):
+        raise BadValue(f"--device {args.device}: serve runs on cpu or cuda")
+    try:
+        import fastapi  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError as error:
+        raise BadValue(f"serving needs the serve extra ({error.name} is missing): pip install -e '.[serve]'") from None
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """One line now rather than uvicorn's log line after the model has loaded."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as error:
+        raise BadValue(f"--host {host}: not an address this machine can bind ({error.strerror})") from None
+    family, kind, _, _, address = infos[0]
+    with socket.socket(family, kind) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as error:
+            raise BadValue(f"--port {port} on {host}: {error.strerror}; choose another --port") from None

@@ -1,0 +1,1 @@
+"""The ``serve`` extra: a trained checkpoint behind HTTP (FastAPI + uvicorn), with dynamic batching and a page."""
