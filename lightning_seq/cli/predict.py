@@ -113,7 +113,7 @@ def main(argv: Sequence[str] | None = None) -> list[TopicPrediction] | FileSumma
         raise BadValue("give one of --text, --file or --input")
     if bool(args.input) != bool(args.output):
         raise BadValue("--input and --output go together: predictions for every row of --input are written to --output")
-    device = _usable_device(args.device)
+    device = usable_device(args.device)
     if args.input:
         return _predict_file(args, device)
     numbers, texts = zip(*_read_texts(args), strict=True)
@@ -146,7 +146,7 @@ def _predict_file(args: Namespace, device: torch.device) -> FileSummary:
     return summary
 
 
-def _usable_device(name: str) -> torch.device:
+def usable_device(name: str) -> torch.device:
     """``--device``, refused in one line when it is not a device name or torch cannot use it here."""
     try:
         device = torch.device(name)

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from lightning_seq.cli.parsers import command_parser, parse
+from lightning_seq.cli.predict import usable_device
 from lightning_seq.errors import BadValue, MissingFile, report_user_errors
 from lightning_seq.inference.predictor import TopicPredictor
 from lightning_seq.serve.settings import ServeSettings, default_threads
@@ -127,8 +128,7 @@ def _check(args) -> None:
         raise BadValue(f"--batch_timeout {args.batch_timeout}: must be in [0, 10] seconds")
     if args.graceful_timeout < 0:
         raise BadValue(f"--graceful_timeout {args.graceful_timeout}: must be >= 0 seconds")
-    if args.device != "cpu" and not args.device.startswith("cuda"):
-        raise BadValue(f"--device {args.device}: serve runs on cpu or cuda")
+    usable_device(args.device)
     try:
         import fastapi  # noqa: F401
         import uvicorn  # noqa: F401
