@@ -248,8 +248,8 @@ def test_console_entry_point_refuses_unknown_subcommands(capsys: pytest.CaptureF
         main(["tran", "--cell", "gru"])
     assert exit_.value.code == 2
     assert capsys.readouterr().err.strip() == (
-        "error: unknown subcommand 'tran'; choose one of fit, validate, test, predict, export, tune, reuters-text, "
-        "compare, benchmark"
+        "error: unknown subcommand 'tran'; choose one of fit, validate, test, predict, export, serve, tune, "
+        "reuters-text, compare, benchmark"
     )
     with pytest.raises(SystemExit) as exit_:
         main(["test", "--out", "somewhere"])

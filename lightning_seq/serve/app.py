@@ -79,7 +79,10 @@ def create_app(settings: ServeSettings, predictor: TopicPredictor | None = None)
             encoded = model.encode(request.texts)
         except UserError as error:
             raise HTTPException(422, _one_line(str(error))) from None
-        probabilities = await app.state.batcher.probabilities(encoded)
+        try:
+            probabilities = await app.state.batcher.probabilities(encoded)
+        except UserError as error:  # the model's fault, not the request's (e.g. a checkpoint with NaN weights)
+            raise HTTPException(500, _one_line(str(error))) from None
         answers = model.predictions(request.texts, encoded, probabilities, request.top_k)
         return PredictResponse(predictions=[TextPrediction.of(answer) for answer in answers])
 
@@ -101,7 +104,7 @@ def create_app(settings: ServeSettings, predictor: TopicPredictor | None = None)
             "checkpoints": app.state.checkpoints,
             "serving": {
                 key: getattr(settings, key)
-                for key in ("max_batch_size", "batch_timeout", "max_texts", "max_body_bytes", "device")
+                for key in ("max_batch_size", "batch_timeout", "max_texts", "max_body_bytes", "threads", "device")
             }
             | settings.extra,
         }
