@@ -21,6 +21,7 @@ from urllib.parse import quote
 import pytest
 import torch
 
+from lightning_seq.cli.predict import main as predict_main
 from lightning_seq.cli.serve import main as serve_main
 from lightning_seq.data.reuters_text import reuters_wires
 from lightning_seq.inference.predictor import TopicPredictor
@@ -89,17 +90,17 @@ def server(gru_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> It
     assert running.stop() == 0, log.read_text()[-3000:]
 
 
-def test_predict_answers_exactly_as_predict_py(server: Server, gru_checkpoint: Path, wires: list[str], tmp_path: Path):
+def test_predict_answers_exactly_as_predict_py(
+    server: Server, gru_checkpoint: Path, wires: list[str], tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     texts = [*wires[:6], "Egypt bought 200,000 tonnes of U.S. wheat, exporters said zzqx."]
     response = server.predict(texts, top_k=5)
     assert response.status_code == 200, response.text
     served = response.json()["predictions"]
     lines = tmp_path / "texts.txt"
     lines.write_text("\n".join(texts) + "\n")
-    command = [sys.executable, "scripts/predict.py", "--ckpt", str(gru_checkpoint), "--file", str(lines), "--json"]
-    result = subprocess.run([*command, "--top_k", "5"], capture_output=True, text=True, timeout=120, cwd=REPO_ROOT)
-    assert result.returncode == 0, result.stderr[-2000:]
-    expected = [json.loads(line) for line in result.stdout.splitlines()]
+    predict_main(["--ckpt", str(gru_checkpoint), "--file", str(lines), "--json", "--top_k", "5"])  # predict.py's
+    expected = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert len(served) == len(expected) == len(texts)
     for answer, reference in zip(served, expected, strict=True):
         assert [entry["label"] for entry in answer["top_k"]] == [entry["topic"] for entry in reference["topics"]]
@@ -331,6 +332,7 @@ def test_an_ensemble_averages_its_members_probabilities(gru_checkpoint: Path, wi
         (["--port", "70000"], "--port 70000: must be in 1..65535"),
         (["--batch_timeout", "-1"], "--batch_timeout -1.0: must be in [0, 10] seconds"),
         (["--max_texts", "x"], "max_texts"),
+        (["--log_level", "loud"], "--log_level loud: choose one of critical, error, warning, info, debug, trace"),
     ],
 )
 def test_bad_serve_settings_are_one_line_and_exit_2(

@@ -22,6 +22,7 @@ from lightning_seq.serve.settings import ServeSettings, default_threads
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 WORKER_HEALTHCHECK_S = 60
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 
 
 @report_user_errors
@@ -47,7 +48,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     parser.add_argument("--data_dir", help="directory with reuters_word_index.json (default: $LIGHTNING_SEQ_DATA)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
-    parser.add_argument("--log_level", default="info", help="uvicorn's: critical, error, warning, info, debug")
+    parser.add_argument("--log_level", default="info", help="uvicorn's: " + ", ".join(LOG_LEVELS))
     args = parse(parser, argv)
     _check(args)
     settings = ServeSettings(
@@ -63,6 +64,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     _check_port_free(args.host, args.port)
     predictor = TopicPredictor.from_checkpoints(settings.checkpoints, settings.data_dir, settings.device)
+    if args.workers > 1:
+        predictor = None  # each worker loads its own; this copy only proved the checkpoints load
     if args.host not in LOOPBACK:
         print(f"Serving on {args.host}: reachable from other machines; there is no authentication", file=sys.stderr)
     run_server(settings, predictor, args.host, args.port, args.workers, args.graceful_timeout, args.log_level)
@@ -70,14 +73,15 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 def run_server(
     settings: ServeSettings,
-    predictor: TopicPredictor,
+    predictor: TopicPredictor | None,
     host: str,
     port: int,
     workers: int,
     graceful_timeout: float,
     log_level: str,
 ) -> None:
-    """uvicorn with the app (one worker: the model loaded here), or its supervisor over ``workers`` processes."""
+    """uvicorn with the app (one worker: ``predictor``, or loaded at startup), or its supervisor over ``workers``
+    processes, each loading the model itself."""
     import uvicorn
 
     from lightning_seq.serve.app import create_app
@@ -87,7 +91,6 @@ def run_server(
     if workers == 1:
         uvicorn.run(create_app(settings, predictor), **options)
         return
-    del predictor  # each worker loads its own
     settings.to_environment()
     uvicorn.run(
         "lightning_seq.serve.app:app_from_environment",
@@ -126,6 +129,8 @@ def _check(args) -> None:
         raise BadValue(f"--port {args.port}: must be in 1..65535")
     if not 0 <= args.batch_timeout <= 10:
         raise BadValue(f"--batch_timeout {args.batch_timeout}: must be in [0, 10] seconds")
+    if args.log_level not in LOG_LEVELS:
+        raise BadValue(f"--log_level {args.log_level}: choose one of {', '.join(LOG_LEVELS)}")
     if args.graceful_timeout < 0:
         raise BadValue(f"--graceful_timeout {args.graceful_timeout}: must be >= 0 seconds")
     usable_device(args.device)
