@@ -196,3 +196,14 @@ def test_undecodable_file_and_closed_stdin_are_named_in_one_line(
     result = subprocess.run(script, capture_output=True, text=True, preexec_fn=lambda: os.close(0))  # stdin closed
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith("error: no input: give --text TEXT, --file FILE")
+
+
+def test_several_checkpoints_predict_as_an_ensemble_of_averaged_probabilities(gru_checkpoint: Path) -> None:
+    last = gru_checkpoint.parent / "last.ckpt"
+    members = [main(["--ckpt", str(path), "--text", GRAIN, "--top_k", "46"])[0] for path in (gru_checkpoint, last)]
+    (ensemble,) = main(["--ckpt", str(gru_checkpoint), "--ckpt", str(last), "--text", GRAIN, "--top_k", "46"])
+    averaged = {
+        name: (dict(members[0].topics)[name] + dict(members[1].topics)[name]) / 2 for name in dict(ensemble.topics)
+    }
+    assert dict(ensemble.topics) == pytest.approx(averaged, abs=1e-6)
+    assert ensemble.labels[0][0] == max(averaged, key=averaged.get)

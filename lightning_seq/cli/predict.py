@@ -87,7 +87,12 @@ def format_prediction(number: int, prediction: TopicPrediction) -> str:
 @report_user_errors
 def main(argv: Sequence[str] | None = None) -> list[TopicPrediction] | FileSummary:
     parser = command_parser("scripts/predict.py", "Labels for raw text from a trained checkpoint.")
-    parser.add_argument("--ckpt", type=Path, required=True, help="checkpoint written by scripts/fit.py")
+    parser.add_argument(
+        "--ckpt",
+        action="append",
+        required=True,
+        help="checkpoint written by scripts/fit.py; repeat it to average an ensemble (same vocabulary and labels)",
+    )
     parser.add_argument("--text", action="append", help="a text to classify (repeatable)")
     parser.add_argument(
         "--file", type=Path, help="a text file, one text per line (UTF-8 or UTF-16; blank lines are skipped)"
@@ -117,7 +122,7 @@ def main(argv: Sequence[str] | None = None) -> list[TopicPrediction] | FileSumma
     if args.input:
         return _predict_file(args, device)
     numbers, texts = zip(*_read_texts(args), strict=True)
-    predictor = TopicPredictor.from_checkpoint(args.ckpt, args.data_dir, device)
+    predictor = TopicPredictor.from_checkpoints(args.ckpt, args.data_dir, device)
     predictions = predictor.predict(list(texts), args.top_k, numbers=list(numbers))
     for number, prediction in zip(numbers, predictions, strict=True):  # number: --text position or line
         record = {"number": number} | prediction.to_dict()
@@ -130,7 +135,7 @@ def _predict_file(args: Namespace, device: torch.device) -> FileSummary:
         raise BadValue(f"--format {args.format}: choose auto, csv, tsv, jsonl or fasttext")
     if not args.input.is_file():
         raise MissingFile(f"--input {args.input} does not exist (or is not a file)")
-    predictor = TopicPredictor.from_checkpoint(args.ckpt, args.data_dir, device)
+    predictor = TopicPredictor.from_checkpoints(args.ckpt, args.data_dir, device)
     summary = predict_file(
         predictor,
         args.input,
