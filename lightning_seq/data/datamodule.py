@@ -217,10 +217,16 @@ class ReutersDataModule(PaddedBatchesDataModule):
         return reuters.load_raw(self.hparams.data_dir, self.hparams.cache_dir, self.hparams.download)
 
 
+def holdout_indices(items: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(kept, held out)`` row indices, each sorted: the validation draw every model here is chosen on."""
+    order = np.random.default_rng(seed).permutation(items)
+    n_val = round(items * fraction)
+    return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+
 def _holdout(train: Ragged, fraction: float, seed: int) -> tuple[Ragged, Ragged | None]:
     """A seeded random validation draw (Keras's ``validation_split`` would take the last rows)."""
     if fraction == 0:
         return train, None
-    order = np.random.default_rng(seed).permutation(len(train))
-    n_val = round(len(train) * fraction)
-    return train.select(np.sort(order[n_val:])), train.select(np.sort(order[:n_val]))
+    kept, held_out = holdout_indices(len(train), fraction, seed)
+    return train.select(kept), train.select(held_out)
