@@ -24,6 +24,7 @@ import torch
 from lightning_seq.cli.predict import main as predict_main
 from lightning_seq.cli.serve import main as serve_main
 from lightning_seq.data.reuters_text import reuters_wires
+from lightning_seq.experiments.serve_load import free_port
 from lightning_seq.inference.predictor import TopicPredictor
 from lightning_seq.serve.batcher import DynamicBatcher
 
@@ -39,12 +40,6 @@ SERVE = (
     if shutil.which("lightning-seq")
     else [sys.executable, "-m", "lightning_seq", "serve"]
 )
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class Server:
@@ -328,7 +323,8 @@ def test_an_ensemble_averages_its_members_probabilities(gru_checkpoint: Path, wi
     ("args", "message"),
     [
         (["--ckpt", "missing.ckpt"], "--ckpt missing.ckpt does not exist"),
-        (["--workers", "0"], "--workers 0: must be at least 1"),
+        (["--workers", "0"], 'Parser key "workers": Not of type PositiveInt: 0 does not conform to restriction v>0'),
+        (["--threads", "-1"], 'Parser key "threads": Not of type NonNegativeInt'),
         (["--port", "70000"], "--port 70000: must be in 1..65535"),
         (["--batch_timeout", "-1"], "--batch_timeout -1.0: must be in [0, 10] seconds"),
         (["--max_texts", "x"], "max_texts"),

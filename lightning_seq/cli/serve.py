@@ -16,6 +16,7 @@ from pathlib import Path
 
 from lightning_seq.cli.parsers import command_parser, parse
 from lightning_seq.cli.predict import usable_device
+from lightning_seq.constraints import NonNegativeInt, PositiveInt, plain_number
 from lightning_seq.errors import BadValue, MissingFile, report_user_errors
 from lightning_seq.inference.predictor import TopicPredictor
 from lightning_seq.serve.settings import ServeSettings, default_threads
@@ -31,17 +32,23 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--ckpt", action="append", required=True, help="a checkpoint; repeat it to serve an ensemble")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (0.0.0.0 exposes it to the network)")
     parser.add_argument("--port", type=int, default=8000, help="TCP port")
-    parser.add_argument("--workers", type=int, default=1, help="worker processes, each with its own model copy")
+    parser.add_argument("--workers", type=PositiveInt, default=1, help="worker processes, each with its own model copy")
     parser.add_argument(
-        "--max_batch_size", type=int, default=128, help="texts of concurrent requests pooled per forward pass (1: off)"
+        "--max_batch_size",
+        type=PositiveInt,
+        default=128,
+        help="texts of concurrent requests pooled per forward pass (1: off)",
     )
     parser.add_argument(
         "--batch_timeout", type=float, default=0.005, help="seconds a lone request waits for others to batch with"
     )
-    parser.add_argument("--max_texts", type=int, default=256, help="texts one request may hold")
-    parser.add_argument("--max_body_bytes", type=int, default=4 * 1024 * 1024, help="largest request body")
+    parser.add_argument("--max_texts", type=PositiveInt, default=256, help="texts one request may hold")
+    parser.add_argument("--max_body_bytes", type=PositiveInt, default=4 * 1024 * 1024, help="largest request body")
     parser.add_argument(
-        "--threads", type=int, help="torch threads per worker (default: the cores / --workers, less one for HTTP)"
+        "--threads",
+        type=NonNegativeInt,
+        default=0,
+        help="torch threads per worker (0: the cores / --workers, less one for HTTP)",
     )
     parser.add_argument(
         "--graceful_timeout", type=float, default=30.0, help="seconds SIGTERM waits for requests in flight"
@@ -55,12 +62,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         checkpoints=tuple(str(path) for path in args.ckpt),
         data_dir=args.data_dir,
         device=args.device,
-        max_batch_size=args.max_batch_size,
+        max_batch_size=plain_number(args.max_batch_size),
         batch_timeout=args.batch_timeout,
-        max_texts=args.max_texts,
-        max_body_bytes=args.max_body_bytes,
-        threads=args.threads or default_threads(args.workers),
-        extra={"workers": args.workers},
+        max_texts=plain_number(args.max_texts),
+        max_body_bytes=plain_number(args.max_body_bytes),
+        threads=plain_number(args.threads or default_threads(args.workers)),
+        workers=plain_number(args.workers),
     )
     _check_port_free(args.host, args.port)
     predictor = TopicPredictor.from_checkpoints(settings.checkpoints, settings.data_dir, settings.device)
@@ -116,15 +123,6 @@ def _check(args) -> None:
     for path in map(Path, args.ckpt):
         if not path.is_file():
             raise MissingFile(f"--ckpt {path} does not exist (or is not a file)")
-    for name, value, low in [
-        ("workers", args.workers, 1),
-        ("max_batch_size", args.max_batch_size, 1),
-        ("max_texts", args.max_texts, 1),
-        ("max_body_bytes", args.max_body_bytes, 1),
-        ("threads", args.threads or 1, 1),
-    ]:
-        if value < low:
-            raise BadValue(f"--{name} {value}: must be at least {low}")
     if not 0 < args.port < 65536:
         raise BadValue(f"--port {args.port}: must be in 1..65535")
     if not 0 <= args.batch_timeout <= 10:

@@ -44,7 +44,7 @@ def create_app(settings: ServeSettings, predictor: TopicPredictor | None = None)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        torch.set_num_threads(settings.threads or default_threads(1))
+        torch.set_num_threads(settings.threads or default_threads(settings.workers))
         model = predictor or TopicPredictor.from_checkpoints(settings.checkpoints, settings.data_dir, settings.device)
         app.state.predictor = model
         app.state.batcher = DynamicBatcher(model.probabilities, settings.max_batch_size, settings.batch_timeout)
@@ -104,9 +104,16 @@ def create_app(settings: ServeSettings, predictor: TopicPredictor | None = None)
             "checkpoints": app.state.checkpoints,
             "serving": {
                 key: getattr(settings, key)
-                for key in ("max_batch_size", "batch_timeout", "max_texts", "max_body_bytes", "threads", "device")
-            }
-            | settings.extra,
+                for key in (
+                    "max_batch_size",
+                    "batch_timeout",
+                    "max_texts",
+                    "max_body_bytes",
+                    "threads",
+                    "workers",
+                    "device",
+                )
+            },
         }
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)

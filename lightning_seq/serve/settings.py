@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 SETTINGS_ENV = "LIGHTNING_SEQ_SERVE_SETTINGS"  # how `--workers N` hands the settings to each worker process
 
@@ -19,7 +19,7 @@ class ServeSettings:
     max_texts: int = 256  # texts in one request
     max_body_bytes: int = 4 * 1024 * 1024
     threads: int | None = None  # torch threads per worker (default: default_threads)
-    extra: dict = field(default_factory=dict)  # what /info reports about how the server was started
+    workers: int = 1  # uvicorn worker processes, each with its own model
 
     def to_environment(self) -> None:
         os.environ[SETTINGS_ENV] = json.dumps(asdict(self))
