@@ -49,8 +49,19 @@ def test_exported_checkpoint_matches_its_logits(
         {"cell": "lstm", "bidirectional": True, "num_layers": 2, "pooling": "attention"},
         {"cell": "rnn", "bidirectional": False, "num_layers": 1, "pooling": "max"},
         {"cell": "gru", "bidirectional": True, "num_layers": 1, "pooling": "mean"},
+        {
+            "cell": "gru",
+            "bidirectional": True,
+            "num_layers": 1,
+            "pooling": "max",
+            "ngram_order": 3,
+            "ngram_buckets": 999,
+        },
     ],
-    ids=lambda s: f"{s['cell']}-{'bi' if s['bidirectional'] else 'uni'}{s['num_layers']}-{s['pooling']}",
+    ids=lambda s: (
+        f"{s['cell']}-{'bi' if s['bidirectional'] else 'uni'}{s['num_layers']}-{s['pooling']}"
+        + (f"-ngrams{s['ngram_order']}" if "ngram_order" in s else "")
+    ),
 )
 def test_every_cell_exports_exactly(fmt: str, settings: dict, datamodule: ReutersDataModule, tmp_path: Path) -> None:
     torch.manual_seed(0)

@@ -100,3 +100,25 @@ def test_one_cycle_scheduler_gets_the_runs_length(datamodule: ReutersDataModule,
     scheduler = trainer.lr_scheduler_configs[0]
     assert scheduler.interval == "step" and scheduler.scheduler.total_steps == 6 == trainer.global_step
     torch.load(trainer.checkpoint_callback.best_model_path, weights_only=True)  # still nothing pickled
+
+
+@pytest.mark.parametrize("precision", ["bf16-mixed", "32-true"])
+def test_fused_adamw_clips_gradients_in_every_precision(
+    precision: str, datamodule: ReutersDataModule, tmp_path: Path
+) -> None:
+    """Lightning refuses to clip for a fused optimizer under mixed precision; bf16 has no scale to undo, so the
+    module clips itself, and the optimizer steps with the configured gradient norm."""
+    norms = []
+
+    class RecordingAdamW(torch.optim.AdamW):
+        def step(self, closure=None):  # Lightning's closure runs backward and the clipping
+            with torch.enable_grad():
+                closure()
+            grads = [p.grad for group in self.param_groups for p in group["params"] if p.grad is not None]
+            norms.append(float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))))
+            return super().step()
+
+    model = tiny(cell="gru", ngram_order=2, ngram_buckets=101, optimizer=functools.partial(RecordingAdamW, fused=True))
+    trainer = fast_trainer(tmp_path, precision=precision, gradient_clip_val=1e-3, max_steps=2, limit_val_batches=0)
+    trainer.fit(model, datamodule=datamodule)
+    assert trainer.global_step == 2 and norms == pytest.approx([1e-3, 1e-3], rel=1e-3)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from lightning_seq.constraints import Fraction, PositiveInt, check_ranges
+from lightning_seq.constraints import Fraction, NonNegativeInt, PositiveInt, check_ranges
 from lightning_seq.data.sequences import PAD_ID
 from lightning_seq.errors import BadValue
+from lightning_seq.nn.ngrams import HashedNgramBag
 from lightning_seq.nn.pooling import Pooling, SequencePooling
 from lightning_seq.nn.recurrent import CELLS, Cell, RecurrentEncoder, VariableLength
 
@@ -15,7 +16,8 @@ __all__ = ["CELLS", "Cell", "Pooling", "RecurrentClassifier", "VariableLength", 
 
 
 class RecurrentClassifier(nn.Module):
-    """Embedding -> (stacked, optionally bidirectional) RNN/LSTM/GRU -> pooling -> linear head.
+    """Embedding -> (stacked, optionally bidirectional) RNN/LSTM/GRU -> pooling -> linear head, optionally
+    joined before the head by a bag of words and hashed n-grams (the wide branch of a wide-and-deep model).
 
     Each sequence's states are read over its own tokens only (see :mod:`lightning_seq.nn.recurrent` and
     :mod:`lightning_seq.nn.pooling`), so its logits do not depend on how much padding its batch has, or on which side.
@@ -33,6 +35,10 @@ class RecurrentClassifier(nn.Module):
         pooling: ``"last"`` (final states, the seed's), ``"mean"``, ``"max"`` or ``"attention"`` over the steps.
         variable_length: How padding is kept out: ``"pack"``, ``"mask"``, or ``"auto"`` (mask on CPU,
             where it is fastest; pack on GPUs, where cuDNN runs packed batches natively).
+        ngram_order: The n-gram branch's longest n-gram (:class:`~lightning_seq.nn.ngrams.HashedNgramBag`): 0 leaves
+            the branch out, 1 adds a bag of words, 2 words and bigrams, and so on.
+        ngram_buckets: Hashed rows shared by the n-grams longer than a word.
+        ngram_width: Width of the n-gram vector that joins the pooled recurrent state.
     """
 
     def __init__(
@@ -48,6 +54,9 @@ class RecurrentClassifier(nn.Module):
         embedding_dropout: Fraction = 0.0,
         pooling: Pooling = "last",
         variable_length: VariableLength = "auto",
+        ngram_order: NonNegativeInt = 0,
+        ngram_buckets: PositiveInt = 200_000,
+        ngram_width: PositiveInt = 64,
     ) -> None:
         super().__init__()
         check_ranges(RecurrentClassifier.__init__, locals())
@@ -58,8 +67,9 @@ class RecurrentClassifier(nn.Module):
         )
         self.embedding_dropout = nn.Dropout(embedding_dropout)
         self.pooling = SequencePooling(pooling, self.encoder.output_size)
+        self.ngrams = HashedNgramBag(vocab_size, ngram_order, ngram_buckets, ngram_width) if ngram_order else None
         self.dropout = nn.Dropout(dropout)
-        self.head = nn.Linear(self.encoder.output_size, num_classes)
+        self.head = nn.Linear(self.encoder.output_size + (ngram_width if ngram_order else 0), num_classes)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -72,6 +82,8 @@ class RecurrentClassifier(nn.Module):
         with torch.no_grad():
             self.embedding.weight[PAD_ID].zero_()
         self.encoder.reset_parameters()
+        if self.ngrams is not None:
+            self.ngrams.reset_parameters()
 
     def forward(self, tokens: Tensor, lengths: Tensor) -> Tensor:
         """Logits ``(batch, num_classes)``: row ``i`` of ``tokens`` ``(batch, time)`` holds its ``lengths[i] >= 1``
@@ -83,7 +95,10 @@ class RecurrentClassifier(nn.Module):
         """
         embedded = self.embedding_dropout(self.embedding(tokens))
         steps, final = self.encoder(embedded, lengths, with_steps=self.pooling.needs_steps)
-        return self.head(self.dropout(self.pooling(steps, final, lengths)))
+        features = self.pooling(steps, final, lengths)
+        if self.ngrams is not None:
+            features = torch.cat([features, self.ngrams(tokens, lengths)], dim=1)
+        return self.head(self.dropout(features))
 
     def check_inputs(self, tokens: Tensor, lengths: Tensor) -> None:
         """Raise :class:`~lightning_seq.errors.BadValue` naming what is wrong with a batch from outside the package."""
