@@ -261,7 +261,7 @@ def test_checkpoint_faults_at_predict_and_export_are_one_line(
     copy.write_bytes(gru_checkpoint.read_bytes())
     original = copy.read_bytes()
     refused = _one_line_error(lambda: export.main(["--ckpt", str(copy), "--out", str(copy)]), capsys)
-    assert "is the checkpoint itself" in refused and copy.read_bytes() == original
+    assert "is a checkpoint itself" in refused and copy.read_bytes() == original
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")
     out = blocker / "model.onnx"

@@ -40,7 +40,12 @@ def check_loader(checkpoint: Path, data_dir: str | None) -> tuple[str, DataLoade
 @report_user_errors
 def main(argv: Sequence[str] | None = None) -> Path:
     parser = command_parser("scripts/export.py", "A checkpoint as an ONNX or TorchScript model, with a parity check.")
-    parser.add_argument("--ckpt", type=Path, required=True, help="checkpoint written by scripts/fit.py")
+    parser.add_argument(
+        "--ckpt",
+        action="append",
+        required=True,
+        help="checkpoint written by scripts/fit.py; repeat it to export an ensemble (their mean probability)",
+    )
     parser.add_argument("--format", choices=list(SUFFIXES), default="onnx")
     parser.add_argument("--out", type=Path, help="model file (default: the checkpoint's path with .onnx / .pt)")
     parser.add_argument("--check_batches", type=int, default=4, help="real test batches to compare logits on (0: skip)")
@@ -49,10 +54,11 @@ def main(argv: Sequence[str] | None = None) -> Path:
         "--data_dir", help="Reuters runs: directory with reuters.npz, for the check (default: $LIGHTNING_SEQ_DATA)"
     )
     args = parse(parser, argv)
+    args.ckpt = [Path(path) for path in args.ckpt]
     path, net = export_checkpoint(args.ckpt, args.format, args.out)
-    print(f"Exported {args.ckpt} -> {path} (+ {sidecar(path).name})")
+    print(f"Exported {', '.join(map(str, args.ckpt))} -> {path} (+ {sidecar(path).name})")
     if args.check_batches > 0:
-        split, loader = check_loader(args.ckpt, args.data_dir)
+        split, loader = check_loader(args.ckpt[0], args.data_dir)
         batches = [(batch.tokens, batch.lengths) for batch, _ in zip(loader, range(args.check_batches), strict=False)]
         worst, items = parity(net, path, batches)
         print(

@@ -32,7 +32,10 @@ COMMON_KEYS = {
         "--trainer.limit_train_batches N": "train on N batches per epoch (a quick try)",
     },
     "evaluate": {
-        "--ckpt_path PATH (--ckpt)": "a checkpoint scripts/fit.py wrote: model and data settings come from it",
+        "--ckpt_path PATH (--ckpt)": (
+            "a checkpoint scripts/fit.py wrote: model and data settings come from it; "
+            "test: repeat it to test an ensemble (each member, and their mean probability)"
+        ),
         "--out DIR": "where the report, figures and metrics go (default <run>/evaluation/<checkpoint name>/)",
         "--config FILE": "settings to use instead of the checkpoint's (e.g. another data split)",
     },

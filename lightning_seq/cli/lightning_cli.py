@@ -289,12 +289,25 @@ def main(args: list[str] | None = None, command: str = "fit") -> dict[str, float
     the run even when a rank is stuck, with exit status 143.
     """
     end_stuck_process_on_sigterm()
+    argv = list(sys.argv[1:] if args is None else args)
+    if _checkpoint_count(argv, command) > 1:
+        from lightning_seq.cli import ensemble_test  # it builds on this module
+
+        return ensemble_test.main(argv[1:] if argv[0] == "test" else argv)
     try:
         return run(args, command).metrics
     except SIGTERMException:  # Lightning's graceful stop between batches
         if rank_zero_only.rank == 0:
             print("Stopped by SIGTERM; continue with the same command and --ckpt_path last", file=sys.stderr)
         raise SystemExit(SIGTERM_EXIT) from None
+
+
+def _checkpoint_count(argv: list[str], command: str) -> int:
+    """How many checkpoints a ``test`` command line names (``--ckpt`` or ``--ckpt_path``, either spelling)."""
+    subcommand = argv[0] if argv and argv[0] in SeqCLI.subcommands() else command
+    if subcommand != "test":
+        return 0
+    return sum(arg in ("--ckpt", "--ckpt_path") or arg.startswith(("--ckpt=", "--ckpt_path=")) for arg in argv)
 
 
 def fit_main(args: list[str] | None = None) -> dict[str, float]:

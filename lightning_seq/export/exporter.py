@@ -18,7 +18,7 @@ from __future__ import annotations
 import copy
 import json
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -27,28 +27,35 @@ import torch
 from torch import Tensor, nn
 
 from lightning_seq.errors import BadValue, NotWritable
-from lightning_seq.inference.loading import checkpoint_encoding, data_settings, load_model
+from lightning_seq.inference.loading import data_settings, ensemble_encoding, load_model
 from lightning_seq.nn.classifier import RecurrentClassifier, check_batch
+from lightning_seq.nn.ensemble import EnsembleClassifier
+from lightning_seq.nn.recurrent import RecurrentEncoder
 
 Format = Literal["onnx", "torchscript"]
 SUFFIXES: dict[str, str] = {"onnx": ".onnx", "torchscript": ".pt"}
 ONNX_OPSET = 17
 
 
-class ExportableClassifier(nn.Module):
-    """A copy of a :class:`RecurrentClassifier` for tracing: always the masked variable-length strategy
-    (exact, and made of plain tensor ops that ONNX and TorchScript both keep)."""
+Network = RecurrentClassifier | EnsembleClassifier
 
-    def __init__(self, net: RecurrentClassifier) -> None:
+
+class ExportableClassifier(nn.Module):
+    """A copy of a :class:`RecurrentClassifier` (or an ensemble of them) for tracing: always the masked
+    variable-length strategy (exact, and made of plain tensor ops that ONNX and TorchScript both keep)."""
+
+    def __init__(self, net: Network) -> None:
         super().__init__()
         self.net = copy.deepcopy(net).cpu().eval()
-        self.net.encoder.variable_length = "mask"
+        for module in self.net.modules():
+            if isinstance(module, RecurrentEncoder):
+                module.variable_length = "mask"
 
     def forward(self, tokens: Tensor, lengths: Tensor) -> Tensor:
         return self.net(tokens, lengths)
 
 
-def export_model(net: RecurrentClassifier, path: str | Path, fmt: Format, metadata: dict | None = None) -> Path:
+def export_model(net: Network, path: str | Path, fmt: Format, metadata: dict | None = None) -> Path:
     """Write ``net`` to ``path`` as ``fmt``, and ``<path>.json`` with the input contract and ``metadata``."""
     if fmt not in SUFFIXES:
         raise ValueError(f"unknown format {fmt!r}: choose one of {', '.join(SUFFIXES)}")
@@ -73,6 +80,8 @@ def export_model(net: RecurrentClassifier, path: str | Path, fmt: Format, metada
         warnings.filterwarnings("ignore", r"Exporting aten::index operator of advanced indexing.*", UserWarning)
         # The recurrent layers start from a zero state made inside the graph, for any batch size (parity-checked).
         warnings.filterwarnings("ignore", r"Exporting a model to ONNX with a batch_size other than 1.*", UserWarning)
+        # The n-gram branch's EmbeddingBag becomes an ONNX loop whose slices are left unfolded (parity-checked).
+        warnings.filterwarnings("ignore", r"Constant folding - Only steps=1 can be constant folded.*", UserWarning)
         if fmt == "onnx":
             torch.onnx.export(
                 wrapper,
@@ -86,13 +95,14 @@ def export_model(net: RecurrentClassifier, path: str | Path, fmt: Format, metada
             )
         else:
             torch.jit.trace(wrapper, example).save(str(path))
+    classes = net.num_classes if isinstance(net, EnsembleClassifier) else net.head.out_features
     contract = {
         "format": fmt,
         "inputs": {
             "tokens": f"int64 (batch, time): each row's ids first, then 0-padding; ids < {wrapper.net.vocab_size}",
             "lengths": "int64 (batch,), real tokens per row, >= 1",
         },
-        "outputs": {"logits": f"float32 (batch, {wrapper.net.head.out_features})"},
+        "outputs": {"logits": f"float32 (batch, {classes})"},
         "padding": "post",
         "vocab_size": wrapper.net.vocab_size,
         **(metadata or {}),
@@ -130,9 +140,7 @@ def load_exported(path: str | Path) -> Callable[[np.ndarray, np.ndarray], np.nda
     return run
 
 
-def parity(
-    net: RecurrentClassifier, exported: str | Path, batches: Iterable[tuple[Tensor, Tensor]]
-) -> tuple[float, int]:
+def parity(net: Network, exported: str | Path, batches: Iterable[tuple[Tensor, Tensor]]) -> tuple[float, int]:
     """Largest absolute logit difference between ``net`` and the exported model, and the items compared."""
     run = load_exported(exported)
     net = net.cpu().eval()
@@ -147,15 +155,19 @@ def parity(
 
 
 def export_checkpoint(
-    checkpoint: str | Path, fmt: Format, out: str | Path | None = None
-) -> tuple[Path, RecurrentClassifier]:
-    """Export the checkpoint's network with its data settings; ``out`` defaults to the checkpoint's path + suffix."""
-    checkpoint = Path(checkpoint)
+    checkpoints: str | Path | Sequence[str | Path], fmt: Format, out: str | Path | None = None
+) -> tuple[Path, Network]:
+    """Export a checkpoint's network, or several checkpoints' ensemble, with the data settings they share;
+    ``out`` defaults to the (first) checkpoint's path + suffix."""
+    paths = [Path(checkpoints)] if isinstance(checkpoints, str | Path) else [Path(path) for path in checkpoints]
+    encoding = ensemble_encoding(paths)
+    checkpoint = paths[0]
     settings = data_settings(checkpoint)
-    model = load_model(checkpoint)
-    net = model.net
-    encoding = checkpoint_encoding(checkpoint)
-    metadata = {"checkpoint": str(checkpoint), "vocab_size": net.vocab_size}
+    models = [load_model(path) for path in paths]
+    model = models[0]
+    net: Network = model.net if len(models) == 1 else EnsembleClassifier([member.net for member in models])
+    named = str(checkpoint) if len(paths) == 1 else [str(path) for path in paths]
+    metadata: dict = {"checkpoint": named, "vocab_size": net.vocab_size}
     if encoding.words is None:  # Reuters: the word index is the published file
         metadata["encoding"] = {key: settings.get(key) for key in ("num_words", "skip_top", "maxlen", "truncating")}
         metadata["text"] = (
@@ -187,9 +199,13 @@ def export_checkpoint(
         metadata["thresholds"] = [round(float(value), 6) for value in model.thresholds]
     else:
         metadata["decision"] = "single-label: softmax(logits); the predicted label is the argmax"
+    if len(paths) > 1:
+        metadata["ensemble"] = (
+            f"the mean of {len(paths)} members' probabilities: logits = log(mean softmax), so softmax(logits) is it"
+        )
     path = Path(out) if out else checkpoint.with_suffix(SUFFIXES[fmt])
-    if path.resolve() == checkpoint.resolve():
-        raise BadValue(f"--out {path} is the checkpoint itself: exporting would overwrite it; give another --out")
+    if any(path.resolve() == member.resolve() for member in paths):
+        raise BadValue(f"--out {path} is a checkpoint itself: exporting would overwrite it; give another --out")
     try:
         return export_model(net, path, fmt, metadata), net
     except PermissionError as error:

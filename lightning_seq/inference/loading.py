@@ -7,6 +7,7 @@ factory out of the hyperparameters for exactly this reason).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from lightning_seq.data.datamodule import PaddedBatchesDataModule, ReutersDataMo
 from lightning_seq.data.subword import SubwordTokenizer
 from lightning_seq.data.text_datamodule import TextFilesDataModule
 from lightning_seq.data.tokenizer import WordTokenizer
-from lightning_seq.errors import BadCheckpoint
+from lightning_seq.errors import BadCheckpoint, BadValue
 from lightning_seq.training.module import SequenceClassifier
 
 # Bookkeeping LightningCLI adds to saved hyperparameters.
@@ -106,4 +107,38 @@ def checkpoint_encoding(path: str | Path, data_dir: str | None = None) -> Checkp
     return CheckpointEncoding(
         tokenizer, tuple(datamodule.label_names), settings["maxlen"], settings.get("truncating", "pre"),
         datamodule.multi_label, words, getattr(tokenizer, "serialized", None),
+    )  # fmt: skip
+
+
+def ensemble_encoding(checkpoints: Sequence[str | Path], data_dir: str | None = None) -> CheckpointEncoding:
+    """The encoding that every checkpoint of an ensemble shares; one line naming the first that differs.
+
+    Members must read a text as the same ids and name the same labels; they may differ in anything else
+    (cell, sizes, n-gram branch, seed). Multi-label checkpoints are refused: each one's thresholds were chosen
+    for its own probabilities.
+    """
+    if not checkpoints:
+        raise BadValue("no checkpoint given")
+    first = checkpoint_encoding(checkpoints[0], data_dir)
+    for checkpoint in checkpoints[1:]:
+        encoding = checkpoint_encoding(checkpoint, data_dir)
+        if _encoding_key(encoding) != _encoding_key(first):
+            raise BadCheckpoint(
+                f"{checkpoint} encodes text differently from {checkpoints[0]} (its labels, vocabulary or maxlen "
+                "differ): an ensemble averages checkpoints trained on the same data settings"
+            )
+    if len(checkpoints) > 1 and first.multi_label:
+        raise BadValue(
+            "an ensemble of multi-label checkpoints is not supported: each member's thresholds were chosen for "
+            "its own probabilities; give one multi-label checkpoint"
+        )
+    return first
+
+
+def _encoding_key(encoding: CheckpointEncoding) -> tuple:
+    """What must match for two checkpoints to read a text as the same ids and name the same labels."""
+    tokenizer = encoding.tokenizer
+    return (
+        encoding.label_names, encoding.words, encoding.subword, encoding.maxlen, encoding.truncating,
+        tokenizer.vocab_size, getattr(tokenizer, "skip_top", None),
     )  # fmt: skip

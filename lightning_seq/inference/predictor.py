@@ -22,7 +22,7 @@ import torch
 from lightning_seq.data.sequences import Ragged, pad_sequences
 from lightning_seq.data.tokenizer import EncodedText, WordTokenizer
 from lightning_seq.errors import BadCheckpoint, BadValue
-from lightning_seq.inference.loading import CheckpointEncoding, checkpoint_encoding, load_model
+from lightning_seq.inference.loading import ensemble_encoding, load_model
 from lightning_seq.training.module import SequenceClassifier
 from lightning_seq.training.thresholds import decide
 
@@ -92,15 +92,7 @@ class TopicPredictor:
         cls, checkpoints: Sequence[str | Path], data_dir: str | None = None, device: str | torch.device = "cpu"
     ) -> TopicPredictor:
         """One checkpoint, or an ensemble of several that encode text alike (same vocabulary, labels and maxlen)."""
-        if not checkpoints:
-            raise BadValue("no checkpoint given")
-        first = checkpoint_encoding(checkpoints[0], data_dir)
-        for checkpoint in checkpoints[1:]:
-            if _encoding_key(checkpoint_encoding(checkpoint, data_dir)) != _encoding_key(first):
-                raise BadCheckpoint(
-                    f"{checkpoint} encodes text differently from {checkpoints[0]} (its labels, vocabulary or maxlen "
-                    "differ): an ensemble averages checkpoints trained on the same data settings"
-                )
+        first = ensemble_encoding(checkpoints, data_dir)
         models = [load_model(checkpoint, map_location=device) for checkpoint in checkpoints]
         return cls(models, first.tokenizer, first.label_names, first.maxlen, first.truncating)
 
@@ -213,15 +205,6 @@ class TopicPredictor:
             indices = sorted(chosen.nonzero().flatten().tolist(), key=lambda i: -float(row[i]))
             rows.append(tuple((self.topic_names[i], float(row[i])) for i in indices))
         return rows
-
-
-def _encoding_key(encoding: CheckpointEncoding) -> tuple:
-    """What must match for two checkpoints to read a text as the same ids and name the same labels."""
-    tokenizer = encoding.tokenizer
-    return (
-        encoding.label_names, encoding.words, encoding.subword, encoding.maxlen, encoding.truncating,
-        tokenizer.vocab_size, getattr(tokenizer, "skip_top", None),
-    )  # fmt: skip
 
 
 def predict_topics(
