@@ -141,5 +141,5 @@ def test_data_overlay_switches_to_text_files_and_keeps_the_recipes_shared_settin
     data = parsed["data"]["init_args"]
     assert parsed["data"]["class_path"] == "lightning_seq.TextFilesDataModule"
     assert data["train_file"].startswith("data/reuters-text/") and data["test_file"].startswith("data/reuters-text/")
-    assert (data["batch_size"], data["num_words"], data["val_split"]) == (32, None, 0.2)  # fast.yaml's
+    assert (data["batch_size"], data["num_words"], data["val_split"]) == (64, None, 0.2)  # fast.yaml's
     assert "python scripts/reuters_text.py" in overlay.read_text() or "scripts/reuters_text.py" in overlay.read_text()

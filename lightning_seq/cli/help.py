@@ -24,6 +24,7 @@ COMMON_KEYS = {
         "--model.embedding_dim N": "word-vector width",
         "--model.dropout P": "dropout between layers and before the head, in [0, 1)",
         "--model.pooling NAME": "last | mean | max | attention",
+        "--model.ngram_order N": "the n-gram branch beside the recurrent state: 0 off, 1 words, 2 + bigrams, ...",
         "--model.optimizer.init_args.lr LR": "learning rate (--model.optimizer CLASS picks another optimizer)",
         "--data.num_words N": "vocabulary: the N - 3 most frequent words (null: all)",
         "--data.maxlen N": "cut each newswire to its last N tokens",

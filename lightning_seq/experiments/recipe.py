@@ -4,12 +4,14 @@
 
 Each seed runs ``python scripts/fit.py --config CONFIG --seed_everything SEED`` as a fresh process (imports,
 data, training, the test of the best checkpoint, the report and figures all counted), one after the other in
-a scratch directory; a Markdown table and the medians are printed. Run nothing else beside it.
+a scratch directory (``--keep DIR``: in ``DIR/seed-N``, kept for ensembles); a Markdown table and the medians are
+printed, with the macro-F1 median. Run nothing else beside it.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
 import subprocess
@@ -21,8 +23,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 
 
-def run_seed(config: Path, seed: int, extra: list[str]) -> dict:
-    with tempfile.TemporaryDirectory() as work:
+def run_seed(config: Path, seed: int, extra: list[str], keep: Path | None = None) -> dict:
+    with contextlib.ExitStack() as stack:
+        work = keep / f"seed-{seed}" if keep else Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        work.mkdir(parents=True, exist_ok=True)
         command = [sys.executable, str(REPO / "scripts" / "fit.py"), "--config", str(config)]
         command += ["--seed_everything", str(seed), "--trainer.enable_progress_bar", "false", *extra]
         start = time.perf_counter()
@@ -30,7 +34,8 @@ def run_seed(config: Path, seed: int, extra: list[str]) -> dict:
         wall = time.perf_counter() - start
         if done.returncode:
             raise SystemExit(f"seed {seed} failed:\n{done.stderr[-3000:]}")
-        summary = json.loads(next(Path(work).rglob("run_summary.json")).read_text())
+        summary_file = next(work.rglob("run_summary.json"))
+        summary = json.loads(summary_file.read_text())
     return {
         "seed": seed,
         "wall_s": round(wall, 1),
@@ -39,6 +44,7 @@ def run_seed(config: Path, seed: int, extra: list[str]) -> dict:
         "best_val_acc": summary["best_val_acc"],
         "epochs": summary["epochs"],
         "seconds_per_epoch": summary["seconds_per_epoch"],
+        "run": str(summary_file.parent) if keep else None,
     }
 
 
@@ -46,8 +52,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", type=Path, required=True)
     parser.add_argument("--seeds", type=int, nargs="+", default=[42, 43, 44])
+    parser.add_argument("--keep", type=Path, help="keep each seed's run in KEEP/seed-N (default: a scratch dir)")
     args, extra = parser.parse_known_args(argv)
-    results = [run_seed(args.config.resolve(), seed, extra) for seed in args.seeds]
+    keep = args.keep.resolve() if args.keep else None
+    results = [run_seed(args.config.resolve(), seed, extra, keep) for seed in args.seeds]
     print("| seed | wall s | test acc | test macro-F1 | best val acc (or null) | epochs | s/epoch |")
     print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for row in results:
@@ -58,7 +66,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
         )
     wall = statistics.median(row["wall_s"] for row in results)
     acc = statistics.median(row["test_acc"] for row in results)
-    print(f"median of {len(results)} seeds: wall {wall:.1f} s, test acc {acc:.4f}")
+    f1 = statistics.median(row["test_f1_macro"] for row in results)
+    print(f"median of {len(results)} seeds: wall {wall:.1f} s, test acc {acc:.4f}, test macro-F1 {f1:.4f}")
     return results
 
 
