@@ -12,11 +12,14 @@ import typing
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from jsonargparse.typing import NonNegativeInt, PositiveInt, restricted_number_type
+from jsonargparse.typing import NonNegativeInt, PositiveFloat, PositiveInt, restricted_number_type
 
 from lightning_seq.errors import BadValue
 
-__all__ = ["Fraction", "NonNegativeInt", "PositiveInt", "VocabularyWords", "check_ranges", "plain_number", "require"]
+__all__ = [
+    "Fraction", "NonNegativeInt", "PositiveFloat", "PositiveInt", "VocabularyWords", "check_ranges", "plain_number",
+    "require",
+]  # fmt: skip
 
 Fraction = restricted_number_type("Fraction", float, [(">=", 0), ("<", 1)], docstring="a number in [0, 1)")
 # Ids 0-2 are padding, start and OOV, so a vocabulary needs at least one id above them.
@@ -25,6 +28,7 @@ VocabularyWords = restricted_number_type("VocabularyWords", int, (">", 3), docst
 DESCRIPTIONS: dict[type, str] = {
     PositiveInt: "a positive integer",
     NonNegativeInt: "an integer >= 0",
+    PositiveFloat: "a number > 0",
     Fraction: "in [0, 1)",
     VocabularyWords: "> 3 (ids 0-2 are reserved) or None",
 }

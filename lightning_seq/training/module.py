@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
@@ -21,11 +22,13 @@ from torchmetrics.classification import (
     MultilabelF1Score,
 )
 
-from lightning_seq.constraints import Fraction, NonNegativeInt, PositiveInt, check_ranges
+from lightning_seq.checkpoint_file import read_checkpoint
+from lightning_seq.constraints import Fraction, NonNegativeInt, PositiveFloat, PositiveInt, check_ranges
 from lightning_seq.data.batching import Batch
 from lightning_seq.errors import BadCheckpoint, BadValue, TrainingDiverged
 from lightning_seq.nn.classifier import Cell, Pooling, RecurrentClassifier, VariableLength
 from lightning_seq.nn.embeddings import Coverage, VectorFormat, embedding_matrix
+from lightning_seq.training.distillation import TeacherTargets, distillation_loss, load_teachers
 from lightning_seq.training.thresholds import ThresholdSweep, decide
 
 # The hyperparameters that shape the weights: a checkpoint only fits a model that agrees on all of them.
@@ -98,6 +101,11 @@ class SequenceClassifier(L.LightningModule):
             words, 2 words and hashed bigrams, ... joined to the pooled recurrent state before the head.
         ngram_buckets: Hashed rows shared by the n-grams longer than a word.
         ngram_width: Width of the n-gram vector.
+        teachers: Checkpoints (of the same vocabulary and labels) to distil: the training loss adds their mean
+            probability at ``distill_temperature`` as a soft target (:mod:`lightning_seq.training.distillation`);
+            they read the training items once, when the fit starts. Single-label only.
+        distill_temperature: Softens the teachers' and the student's distributions in the distillation term.
+        distill_weight: The distillation term's share of the training loss; the hard labels get the rest.
     """
 
     def __init__(
@@ -128,9 +136,15 @@ class SequenceClassifier(L.LightningModule):
         ngram_order: NonNegativeInt = 0,
         ngram_buckets: PositiveInt = 200_000,
         ngram_width: PositiveInt = 64,
+        teachers: list[str] | None = None,
+        distill_temperature: PositiveFloat = 2.0,
+        distill_weight: Fraction = 0.5,
     ) -> None:
         super().__init__()
-        check_ranges(SequenceClassifier.__init__, {"label_smoothing": label_smoothing})  # the net checks the rest
+        settings = {"label_smoothing": label_smoothing, "distill_temperature": distill_temperature}
+        check_ranges(SequenceClassifier.__init__, settings | {"distill_weight": distill_weight})  # net: the rest
+        if teachers and label_mode == "multi":
+            raise BadValue("teachers: distillation is single-label only; train a multi-label model without teachers")
         if isinstance(class_weights, dict) and not all(weight >= 0 for weight in class_weights.values()):
             raise BadValue(f"class_weights must be >= 0, got {class_weights}")
         # The optimizer factory stays out of the checkpoint so that checkpoints load with
@@ -183,6 +197,7 @@ class SequenceClassifier(L.LightningModule):
         self.val_metrics = metrics.clone(prefix="val/")
         self.test_metrics = metrics.clone(prefix="test/")
         self.loss_weights: Tensor | None = None  # class_weights as a tensor, from the training data in setup()
+        self.teacher_targets: TeacherTargets | None = None  # the teachers' soft targets, from setup("fit")
         # Epoch losses are torchmetrics means too (weighted by batch size), for the reason in _log_epoch_metrics.
         # nan_strategy "disable": a NaN loss shows in the epoch mean instead of being dropped with a warning
         self.train_loss, self.val_loss, self.test_loss = (MeanMetric(nan_strategy="disable") for _ in range(3))
@@ -208,12 +223,33 @@ class SequenceClassifier(L.LightningModule):
             ).to(self.device)
             low, high = float(self.loss_weights.min()), float(self.loss_weights.max())
             rank_zero_info(f"Class weights in the training loss: from {low:.3g} to {high:.3g}")
+        if stage == "fit" and self.hparams.get("teachers") and self.teacher_targets is None:
+            self.teacher_targets = self._read_teachers()
         # Only a fresh fit reads the vectors; a resumed fit restores its tuned weights from the checkpoint afterwards.
         if stage == "fit" and self.hparams.embeddings and self.embedding_coverage is None:
             vocabulary = getattr(self.trainer.datamodule, "vocabulary", None)
             if vocabulary is None:
                 raise ValueError("pretrained embeddings need a datamodule with a `vocabulary` (word -> token id)")
             self.load_embeddings(vocabulary)
+
+    def _read_teachers(self) -> TeacherTargets:
+        hp = self.hparams
+
+        def load(path: str) -> SequenceClassifier:
+            read_checkpoint(path)  # one line for a missing or foreign file
+            return SequenceClassifier.load_from_checkpoint(path, map_location="cpu", weights_only=True)
+
+        teachers = load_teachers(hp.teachers, load, hp.vocab_size, hp.num_classes)
+        train = self.trainer.datamodule.datasets["train"]
+        started = time.perf_counter()
+        targets = TeacherTargets.from_teachers(teachers, train.tokens, train.lengths, hp.distill_temperature)
+        agreement = float((targets.targets.argmax(dim=1) == train.labels).float().mean())
+        rank_zero_info(
+            f"Distilling {len(teachers)} teacher(s) at temperature {hp.distill_temperature}, weight "
+            f"{hp.distill_weight}: their soft targets for {len(train):,} training items took "
+            f"{time.perf_counter() - started:.1f} s (they agree with {agreement:.1%} of the labels)"
+        )
+        return targets
 
     def load_embeddings(self, vocabulary: Mapping[str, int]) -> Coverage:
         """Copy the ``embeddings`` file's vectors into the word embeddings; says and returns the coverage."""
@@ -344,6 +380,10 @@ class SequenceClassifier(L.LightningModule):
             loss = F.binary_cross_entropy_with_logits(logits, target, weight=weights)
         else:
             loss = F.cross_entropy(logits, batch.labels, weight=weights, label_smoothing=smoothing)
+        if training and self.teacher_targets is not None:
+            soft = self.teacher_targets.lookup(batch.tokens, batch.lengths)
+            share = self.hparams.distill_weight
+            loss = (1 - share) * loss + share * distillation_loss(logits, soft, self.hparams.distill_temperature)
         size = len(batch.labels)
         if stage == "train":  # this process's batch loss, for the progress bar and the step curve: no collective
             self.log("train/loss_step", loss, on_step=True, on_epoch=False, prog_bar=True, batch_size=size)
