@@ -74,3 +74,16 @@ def test_an_ensemble_exports_with_parity(gru_checkpoint: Path, tmp_path: Path, c
     assert "Parity on 512 real test items" in capsys.readouterr().out
     contract = json.loads(path.with_name("ensemble.onnx.json").read_text())
     assert contract["checkpoint"] == [str(gru_checkpoint), str(last)] and "mean of 2" in contract["ensemble"]
+
+
+def test_members_that_read_text_differently_are_refused_in_one_line(
+    gru_checkpoint: Path, tmp_path: Path, capsys
+) -> None:
+    other = torch.load(gru_checkpoint, weights_only=True)
+    other["datamodule_hyper_parameters"]["maxlen"] = 100  # the same weights, reading shorter wires
+    torch.save(other, tmp_path / "other.ckpt")
+    with pytest.raises(SystemExit) as stopped:
+        main(["test", "--ckpt", str(gru_checkpoint), "--ckpt", str(tmp_path / "other.ckpt"), "--out", str(tmp_path)])
+    error = capsys.readouterr().err.strip()
+    assert stopped.value.code == 2 and len(error.splitlines()) == 1
+    assert "other.ckpt encodes text differently" in error and not (tmp_path / "test_metrics.json").exists()

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import torch
 
+from lightning_seq.errors import NotWritable
 from lightning_seq.inference.loading import ensemble_encoding, load_datamodule, load_model
 from lightning_seq.nn.ensemble import EnsembleClassifier
 from lightning_seq.reporting.plots import confusion_matrix_figure, per_class_f1_figure, save_figure
@@ -74,6 +75,11 @@ def evaluate_ensemble(
     report = classification_report(combined, target, names)
     result = EnsembleReport(scores, _scores("ensemble", report), report)
     directory = Path(out)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        reason = error.strerror or error
+        raise NotWritable(f"cannot write to {directory} ({reason}); give --out a writable place") from None
     written = [*report.write(directory)]
     summary = directory / "ensemble_report.md"
     summary.write_text(result.to_markdown())
