@@ -83,7 +83,8 @@ def test_best_recipe_is_what_the_readme_says(capsys: pytest.CaptureFixture) -> N
     parsed = parse(capsys, CONFIGS / "best.yaml")
     model, data = parsed["model"], parsed["data"]["init_args"]
     assert (model["cell"], model["bidirectional"], model["hidden_size"], model["pooling"]) == ("gru", True, 188, "max")
-    assert model["optimizer"]["class_path"] == "torch.optim.AdamW"
+    assert model["optimizer"]["class_path"] == "torch.optim.AdamW" and model["optimizer"]["init_args"]["fused"]
+    assert (model["ngram_order"], model["ngram_buckets"], model["ngram_width"]) == (2, 50000, 117)  # bigram branch
     assert model["scheduler"]["class_path"] == "torch.optim.lr_scheduler.OneCycleLR"
     assert (data["val_split"], data["num_words"], data["maxlen"]) == (0.0, None, 500)  # final fit on all 8,982 wires
     assert parsed["checkpoint"]["monitor"] is None and parsed["trainer"]["gradient_clip_val"] == 1.0
