@@ -78,9 +78,9 @@ def fasttext_fit_predict(
         )
     # classifier.f.predict, not classifier.predict: fastText 0.9.2's wrapper builds numpy arrays with copy=False,
     # which numpy 2 refuses.
-    return np.array(
-        [int(classifier.f.predict(text, 1, 0.0, "strict")[0][1].removeprefix("__label__")) for text in test]
-    )
+    fallback = statistics.mode(labels)  # fastText answers nothing for a text without words: the commonest label
+    top = [next(iter(classifier.f.predict(text, 1, 0.0, "strict")), (0.0, fallback))[1] for text in test]
+    return np.array([str(label).removeprefix("__label__") for label in top])
 
 
 def run(kind: str, seed: int, texts: dict, labels: dict) -> list[dict]:
