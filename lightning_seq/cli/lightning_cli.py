@@ -303,11 +303,11 @@ def main(args: list[str] | None = None, command: str = "fit") -> dict[str, float
 
 
 def _checkpoint_count(argv: list[str], command: str) -> int:
-    """How many checkpoints a ``test`` command line names (``--ckpt`` or ``--ckpt_path``, either spelling)."""
+    """How many checkpoints a ``test`` command line names (``--ckpt`` is an alias of ``--ckpt_path``)."""
     subcommand = argv[0] if argv and argv[0] in SeqCLI.subcommands() else command
     if subcommand != "test":
         return 0
-    return sum(arg in ("--ckpt", "--ckpt_path") or arg.startswith(("--ckpt=", "--ckpt_path=")) for arg in argv)
+    return sum(arg.partition("=")[0] == "--ckpt_path" for arg in expand_short_flags(argv, subcommand))
 
 
 def fit_main(args: list[str] | None = None) -> dict[str, float]:

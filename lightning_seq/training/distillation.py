@@ -43,17 +43,16 @@ class TeacherTargets:
         batch_size: int = 256,
     ) -> TeacherTargets:
         """Run every teacher (``(tokens, lengths) -> logits``) over the rows once, in eval mode, on the CPU."""
-        probabilities = torch.zeros(len(tokens), 0)
-        with torch.no_grad():
-            for teacher in teachers:
-                teacher.eval()
-                rows = []
-                for ids, kept in zip(tokens.split(batch_size), lengths.split(batch_size), strict=True):
-                    width = int(kept.max())
-                    rows.append((teacher(ids[:, :width], kept) / temperature).softmax(dim=-1))
-                member = torch.cat(rows)
-                probabilities = member if probabilities.numel() == 0 else probabilities + member
-        return cls(tokens, lengths, probabilities / len(teachers))
+
+        @torch.no_grad()
+        def softened(teacher: nn.Module) -> Tensor:
+            teacher.eval()
+            batches = zip(tokens.split(batch_size), lengths.split(batch_size), strict=True)
+            return torch.cat(
+                [(teacher(ids[:, : int(kept.max())], kept) / temperature).softmax(-1) for ids, kept in batches]
+            )
+
+        return cls(tokens, lengths, torch.stack([softened(teacher) for teacher in teachers]).mean(dim=0))
 
     def lookup(self, tokens: Tensor, lengths: Tensor) -> Tensor:
         """The targets of a batch's rows, on the batch's device."""
