@@ -17,6 +17,10 @@ COMMANDS = {
     "fit": ("lightning_seq.cli.lightning_cli", "train, then test the best checkpoint (scripts/fit.py)"),
     "validate": ("lightning_seq.cli.lightning_cli", "validate a checkpoint on the held-out split"),
     "test": ("lightning_seq.cli.lightning_cli", "test a checkpoint; per-topic report and figures (scripts/test.py)"),
+    "pretrain": (
+        "lightning_seq.cli.pretrain",
+        "a language model over the training texts, to start a classifier's encoder",
+    ),
     "predict": ("lightning_seq.cli.predict", "topics for raw text (scripts/predict.py)"),
     "export": ("lightning_seq.cli.export", "ONNX or TorchScript for serving (scripts/export.py)"),
     "serve": ("lightning_seq.cli.serve", "an HTTP endpoint with dynamic batching and a page (scripts/serve.py)"),

@@ -53,6 +53,7 @@ from lightning_seq.training.callbacks import EpochTimer, TestReport, TokenThroug
 from lightning_seq.training.checkpointing import AtomicCheckpointIO
 from lightning_seq.training.console import EpochLog, EpochProgressBar, OneBasedCheckpoint
 from lightning_seq.training.module import SequenceClassifier, architecture_mismatch
+from lightning_seq.training.pretraining import check_encoder
 from lightning_seq.training.run_directory import run_directory
 from lightning_seq.training.shutdown import SIGTERM_EXIT, end_stuck_process_on_sigterm
 
@@ -147,6 +148,8 @@ class SeqCLI(LightningCLI):
             if mismatch:
                 raise BadCheckpoint(mismatch)
             check_batch_settings(data_settings(config.ckpt_path), config.data.init_args)
+        if config.model.get("encoder_checkpoint"):  # before the run's directory is written
+            check_encoder(config.model.encoder_checkpoint, config.model)
 
     @property
     def run_config(self) -> Any:
@@ -340,11 +343,18 @@ def _command_line(args: list[str] | None, command: str) -> tuple[str, list[str]]
     return subcommand, checkpoint_defaults(argv, subcommand)
 
 
-def _build(cli_class: type[SeqCLI], subcommand: str, argv: list[str], callbacks: list[Callback] | None) -> SeqCLI:
+def _build(
+    cli_class: type[LightningCLI],
+    subcommand: str,
+    argv: list[str],
+    callbacks: list[Callback] | None,
+    model_class: type[LightningModule] = SequenceClassifier,
+    description: str | None = None,
+) -> Any:
     """The CLI, its parsers raising typed errors (one line each) instead of printing usage and exiting."""
     try:
         return cli_class(
-            SequenceClassifier,
+            model_class,
             LightningDataModule,  # any DataModule: --data TextFilesDataModule; ReutersDataModule by default
             subclass_mode_data=True,
             save_config_callback=RunConfig,
@@ -353,7 +363,7 @@ def _build(cli_class: type[SeqCLI], subcommand: str, argv: list[str], callbacks:
             seed_everything_default=42,
             parser_kwargs={
                 "exit_on_error": False,
-                subcommand: {"description": DESCRIPTIONS[subcommand], "exit_on_error": False},
+                subcommand: {"description": description or DESCRIPTIONS[subcommand], "exit_on_error": False},
             },
             args=[subcommand, *argv],
             trainer_defaults={"callbacks": callbacks} if callbacks else None,

@@ -29,6 +29,8 @@ from lightning_seq.errors import BadCheckpoint, BadValue, TrainingDiverged
 from lightning_seq.nn.classifier import Cell, Pooling, RecurrentClassifier, VariableLength
 from lightning_seq.nn.embeddings import Coverage, VectorFormat, embedding_matrix
 from lightning_seq.training.distillation import TeacherTargets, distillation_loss, load_teachers
+from lightning_seq.training.optimization import discriminative_groups, optimizer_and_schedule, unfreeze_top_groups
+from lightning_seq.training.pretraining import load_pretrained_encoder
 from lightning_seq.training.thresholds import ThresholdSweep, decide
 
 # The hyperparameters that shape the weights: a checkpoint only fits a model that agrees on all of them.
@@ -106,6 +108,14 @@ class SequenceClassifier(L.LightningModule):
             they read the training items once, when the fit starts. Single-label only.
         distill_temperature: Softens the teachers' and the student's distributions in the distillation term.
         distill_weight: The distillation term's share of the training loss; the hard labels get the rest.
+        encoder_checkpoint: A language model's checkpoint (``lightning-seq pretrain``, of the same sizes and
+            vocabulary) whose word embedding and recurrent encoder start a fresh fit
+            (:mod:`lightning_seq.training.pretraining`); the head and the n-gram branch start from scratch.
+        layer_lr_decay: Discriminative learning rates (ULMFiT's 2.6): each layer group below the head (recurrent
+            layers top down, then the word embedding) learns this many times slower than the one above it; 1 = one
+            rate for all (:mod:`lightning_seq.training.optimization`).
+        unfreeze_every: Gradual unfreezing: 0 trains everything from the start; ``k`` trains the head alone for
+            ``k`` epochs, then adds one layer group (downwards) every ``k`` epochs (ULMFiT's is 1).
     """
 
     def __init__(
@@ -139,10 +149,14 @@ class SequenceClassifier(L.LightningModule):
         teachers: list[str] | None = None,
         distill_temperature: PositiveFloat = 2.0,
         distill_weight: Fraction = 0.5,
+        encoder_checkpoint: str | None = None,
+        layer_lr_decay: PositiveFloat = 1.0,
+        unfreeze_every: NonNegativeInt = 0,
     ) -> None:
         super().__init__()
         settings = {"label_smoothing": label_smoothing, "distill_temperature": distill_temperature}
-        check_ranges(SequenceClassifier.__init__, settings | {"distill_weight": distill_weight})  # net: the rest
+        settings |= {"distill_weight": distill_weight, "layer_lr_decay": layer_lr_decay}
+        check_ranges(SequenceClassifier.__init__, settings | {"unfreeze_every": unfreeze_every})  # net: the rest
         if teachers and label_mode == "multi":
             raise BadValue("teachers: distillation is single-label only; train a multi-label model without teachers")
         if isinstance(class_weights, dict) and not all(weight >= 0 for weight in class_weights.values()):
@@ -225,6 +239,12 @@ class SequenceClassifier(L.LightningModule):
             rank_zero_info(f"Class weights in the training loss: from {low:.3g} to {high:.3g}")
         if stage == "fit" and self.hparams.get("teachers") and self.teacher_targets is None:
             self.teacher_targets = self._read_teachers()
+        # A resumed fit restores its tuned weights from its own checkpoint, after setup.
+        if stage == "fit" and self.hparams.get("encoder_checkpoint") and not self.trainer.ckpt_path:
+            path = self.hparams.encoder_checkpoint
+            vocabulary = getattr(self.trainer.datamodule, "vocabulary", None)
+            copied = load_pretrained_encoder(self.net, path, self.hparams, vocabulary)
+            rank_zero_info(f"Pretrained encoder from {path}: {copied} tensors (word embedding and recurrent layers)")
         # Only a fresh fit reads the vectors; a resumed fit restores its tuned weights from the checkpoint afterwards.
         if stage == "fit" and self.hparams.embeddings and self.embedding_coverage is None:
             vocabulary = getattr(self.trainer.datamodule, "vocabulary", None)
@@ -315,15 +335,20 @@ class SequenceClassifier(L.LightningModule):
         return decide(self.probabilities(logits), self.thresholds, self.hparams.get("at_least_one_label", True)).int()
 
     def configure_optimizers(self) -> torch.optim.Optimizer | dict:
-        optimizer = self.optimizer(self.parameters())
-        if self.scheduler is None:
-            return optimizer
-        # A run-length scheduler (OneCycleLR) configured without total_steps gets the run's step count.
-        keywords = getattr(self.scheduler, "keywords", {})
-        unset_length = "total_steps" in keywords and keywords["total_steps"] is None
-        length = {"total_steps": self.trainer.estimated_stepping_batches} if unset_length else {}
-        schedule = {"scheduler": self.scheduler(optimizer, **length), "interval": self.hparams.scheduler_interval}
-        return {"optimizer": optimizer, "lr_scheduler": schedule}
+        decay = self.hparams.get("layer_lr_decay", 1.0)
+        groups = discriminative_groups(self.net, decay) if decay != 1.0 else [{"params": self.parameters()}]
+        return optimizer_and_schedule(
+            self.trainer, self.optimizer, self.scheduler, groups, self.hparams.scheduler_interval
+        )
+
+    def on_train_epoch_start(self) -> None:
+        every = self.hparams.get("unfreeze_every", 0)
+        if every:
+            frozen = {id(self.net.embedding.weight)} if self.hparams.freeze_embeddings else set()
+            trainable = unfreeze_top_groups(self.net, self.current_epoch, every, frozen)
+            rank_zero_info(
+                f"Gradual unfreezing: epoch {self.current_epoch + 1} trains the top {trainable} layer group(s)"
+            )
 
     def configure_gradient_clipping(
         self,
