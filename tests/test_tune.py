@@ -180,11 +180,13 @@ def test_a_killed_study_resumes_where_it_stopped(tmp_path: Path) -> None:
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         time.sleep(0.5)
-        if not (study_dir / "study.db").exists():
+        # Read once a trial has started: the study exists, and this reader cannot race the tuner's creation of its
+        # tables (both would stamp the schema's version: UNIQUE constraint failed: alembic_version.version_num).
+        if not (study_dir / "trials").exists():
             continue
         try:
             states = [trial.state.name for trial in load(study_dir).trials]
-        except (KeyError, sqlalchemy.exc.OperationalError):  # the tuner is still creating its tables or study
+        except (KeyError, sqlalchemy.exc.OperationalError, sqlalchemy.exc.IntegrityError):  # still being created
             continue
         if states[:2] == ["COMPLETE", "RUNNING"]:
             break

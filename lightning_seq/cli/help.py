@@ -26,6 +26,7 @@ COMMON_KEYS = {
         "--model.pooling NAME": "last | mean | max | attention",
         "--model.ngram_order N": "the n-gram branch beside the recurrent state: 0 off, 1 words, 2 + bigrams, ...",
         "--model.optimizer.init_args.lr LR": "learning rate (--model.optimizer CLASS picks another optimizer)",
+        "--model.encoder_checkpoint PATH": "start from a pretrained encoder (scripts/pretrain.py; docs/model.md)",
         "--data.num_words N": "vocabulary: the N - 3 most frequent words (null: all)",
         "--data.maxlen N": "cut each newswire to its last N tokens",
         "--data TextFilesDataModule": "your own texts: --data.train_file F [--data.test_file F] (docs/own-data.md)",

@@ -170,10 +170,10 @@ class SeqCLI(LightningCLI):
         if trainer.get("enable_progress_bar") is None:  # a terminal gets a bar; a pipe or a log file gets the lines
             trainer.enable_progress_bar = sys.stderr.isatty()
         if trainer.get("plugins") is None:
-            trainer.plugins = [_class_config(AtomicCheckpointIO)]  # checkpoint files complete or absent
+            trainer.plugins = [class_config(AtomicCheckpointIO)]  # checkpoint files complete or absent
         added = [EpochProgressBar] if trainer.enable_progress_bar else []
         added += [LearningRateMonitor] if logger_configs(config) and self.subcommand == "fit" else []
-        trainer.callbacks = _with_callbacks(trainer.get("callbacks"), added)
+        trainer.callbacks = with_callbacks(trainer.get("callbacks"), added)
 
     def fit(self, **kwargs: Any) -> None:
         # The subcommand's method (LightningCLI calls `self.fit` when it exists): a run that failed before writing
@@ -247,18 +247,18 @@ def label_mode(multi_label: bool) -> str:
     return "multi" if multi_label else "single"
 
 
-def _class_config(cls: type, **init_args: Any) -> Namespace:
+def class_config(cls: type, **init_args: Any) -> Namespace:
     return Namespace(class_path=f"{cls.__module__}.{cls.__qualname__}", init_args=Namespace(**init_args))
 
 
-def _with_callbacks(configured: Any, added: list[type[Callback]]) -> list[Any]:
+def with_callbacks(configured: Any, added: list[type[Callback]]) -> list[Any]:
     """The configured trainer callbacks plus one of each ``added`` class that is not configured already."""
     callbacks = list(configured) if isinstance(configured, list) else [] if configured is None else [configured]
     present = {str(getattr(item, "class_path", "")) for item in callbacks}
     for cls in added:
         kind = ProgressBar if issubclass(cls, ProgressBar) else cls  # the user's own progress bar wins
         if not any(_is_subclass(path, kind) for path in present):
-            callbacks.append(_class_config(cls))
+            callbacks.append(class_config(cls))
     return callbacks
 
 
@@ -328,7 +328,7 @@ def run(args: list[str] | None = None, command: str = "fit", callbacks: list[Cal
     """
     subcommand, argv = _command_line(args, command)
     with expected_library_warnings():
-        return _build(SeqCLI, subcommand, argv, callbacks)
+        return build_cli(SeqCLI, subcommand, argv, callbacks)
 
 
 def _command_line(args: list[str] | None, command: str) -> tuple[str, list[str]]:
@@ -343,7 +343,7 @@ def _command_line(args: list[str] | None, command: str) -> tuple[str, list[str]]
     return subcommand, checkpoint_defaults(argv, subcommand)
 
 
-def _build(
+def build_cli(
     cli_class: type[LightningCLI],
     subcommand: str,
     argv: list[str],
@@ -413,7 +413,7 @@ def resolved_config(args: list[str]) -> dict[str, Any]:
     subcommand, argv = _command_line(["fit", *args], "fit")
     try:
         with expected_library_warnings():
-            _build(_ParseOnly, subcommand, argv, None)
+            build_cli(_ParseOnly, subcommand, argv, None)
     except _Parsed as parsed:
         return parsed.config
     raise AssertionError("the parse-only CLI returned without its configuration")

@@ -18,9 +18,9 @@ from lightning_seq.cli.known_warnings import expected_library_warnings
 from lightning_seq.cli.lightning_cli import (
     DEFAULT_DATAMODULE,
     TENSORBOARD_LOGGER,
-    _build,
-    _class_config,
-    _with_callbacks,
+    build_cli,
+    class_config,
+    with_callbacks,
 )
 from lightning_seq.cli.run_setup import (
     ensure_writable,
@@ -74,8 +74,8 @@ class PretrainCLI(LightningCLI):
         if trainer.get("enable_progress_bar") is None:
             trainer.enable_progress_bar = sys.stderr.isatty()
         if trainer.get("plugins") is None:
-            trainer.plugins = [_class_config(AtomicCheckpointIO)]
-        trainer.callbacks = _with_callbacks(trainer.get("callbacks"), [EpochProgressBar] * trainer.enable_progress_bar)
+            trainer.plugins = [class_config(AtomicCheckpointIO)]
+        trainer.callbacks = with_callbacks(trainer.get("callbacks"), [EpochProgressBar] * trainer.enable_progress_bar)
 
     def before_fit(self) -> None:
         if self.trainer.is_global_zero:
@@ -93,5 +93,5 @@ def main(args: list[str] | None = None) -> Any:
     """Pretrain; returns the path of the encoder checkpoint. Bad settings exit with one line (status 2)."""
     argv = list(sys.argv[1:] if args is None else args)
     with expected_library_warnings():
-        cli = _build(PretrainCLI, "fit", argv, None, model_class=LanguageModel, description=DESCRIPTION)
+        cli = build_cli(PretrainCLI, "fit", argv, None, model_class=LanguageModel, description=DESCRIPTION)
     return cli.trainer.checkpoint_callback.best_model_path
