@@ -165,3 +165,10 @@ def test_the_readme_commands_pretrain_then_fit_from_the_encoder(tmp_path: Path, 
         main(["--config", str(CONFIGS / "best.yaml"), *quick, "--model.encoder_checkpoint", str(encoder)])
     assert exit_info.value.code == 2
     assert "has embedding_dim=48, hidden_size=84, but this model has embedding_dim=219" in capsys.readouterr().err
+
+
+def test_gradual_unfreezing_under_plain_ddp_is_refused_before_anything_runs(capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--config", str(CONFIGS / "fast.yaml"), "--model.unfreeze_every", "1", "--strategy", "ddp"])
+    assert exit_info.value.code == 2
+    assert "use --strategy ddp_find_unused_parameters_true" in capsys.readouterr().err

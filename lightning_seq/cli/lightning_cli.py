@@ -150,6 +150,7 @@ class SeqCLI(LightningCLI):
             check_batch_settings(data_settings(config.ckpt_path), config.data.init_args)
         if config.model.get("encoder_checkpoint"):  # before the run's directory is written
             check_encoder(config.model.encoder_checkpoint, config.model)
+        require_unused_parameter_detection(config.trainer.get("strategy"), config.model.get("unfreeze_every"))
 
     @property
     def run_config(self) -> Any:
@@ -269,6 +270,17 @@ def _is_subclass(class_path: str, kind: type) -> bool:
     except ImportError:  # the parser resolved every class path already; this is not one
         return False
     return isinstance(found, type) and issubclass(found, kind)
+
+
+def require_unused_parameter_detection(strategy: Any, unfreeze_every: int | None) -> None:
+    """Gradual unfreezing leaves the frozen layers without gradients, which DDP refuses mid-run unless told."""
+    if not unfreeze_every or not isinstance(strategy, str) or not strategy.startswith("ddp"):
+        return
+    if "find_unused_parameters_true" not in strategy:
+        raise BadValue(
+            f"model.unfreeze_every {unfreeze_every} with --strategy {strategy}: DDP stops at the first step whose "
+            f"frozen layers get no gradient; use --strategy {strategy}_find_unused_parameters_true"
+        )
 
 
 def check_batch_settings(saved: dict[str, Any], configured: Any) -> None:

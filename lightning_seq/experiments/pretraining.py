@@ -15,12 +15,11 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+from lightning_seq.experiments.recipe import REPO, timed
+
 ULMFIT_DECAY = "2.6"
 
 
@@ -33,15 +32,6 @@ def variants(encoder: Path) -> dict[str, list[str]]:
         "+ discriminative rates": discriminative,
         "+ gradual unfreezing": [*discriminative, "--model.unfreeze_every", "1"],
     }
-
-
-def timed(command: list[str], cwd: Path) -> float:
-    cwd.mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
-    done = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
-    if done.returncode:
-        raise SystemExit(f"{' '.join(command)} failed:\n{done.stderr[-3000:]}")
-    return time.perf_counter() - start
 
 
 def fit(config: Path, seed: int, extra: list[str], work: Path) -> dict:

@@ -23,6 +23,16 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 
 
+def timed(command: list[str], cwd: Path) -> float:
+    """Run ``command`` in ``cwd`` (created if needed); its wall seconds. A failure ends the harness with its stderr."""
+    cwd.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    done = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(f"{' '.join(command)} failed:\n{done.stderr[-3000:]}")
+    return time.perf_counter() - started
+
+
 def run_seed(config: Path, seed: int, extra: list[str], keep: Path | None = None) -> dict:
     with contextlib.ExitStack() as stack:
         work = keep / f"seed-{seed}" if keep else Path(stack.enter_context(tempfile.TemporaryDirectory()))

@@ -1,12 +1,14 @@
 """Issue 20's side-by-side table in one run on one machine: the linear models, both recipes, the ensemble of the
-best recipe's seeds, the fast recipe distilled from it, and (``--pretrained``) the fast recipe from a pretrained
-encoder.
+best recipe's seeds and the fast recipe distilled from it.
 
     python -m lightning_seq.experiments.side_by_side --out runs/side-by-side            # about 70 min on 2 cores
 
+Other arguments go to every fit (``--trainer.limit_train_batches 2`` tries the whole run in
+minutes); ``--linear svm`` picks the linear models.
+
 Every step is a fresh process, one after the other (run nothing else beside it): ``experiments.linear_baseline``,
-``experiments.recipe``'s seeds (each timed as a user runs ``scripts/fit.py``, test included), ``scripts/test.py``
-with the three ``best.yaml`` checkpoints, ``scripts/pretrain.py``. It writes ``side_by_side.md`` and ``.json``
+``experiments.recipe``'s seeds (each timed as a user runs ``scripts/fit.py``, test included), and ``scripts/test.py``
+with the three ``best.yaml`` checkpoints. It writes ``side_by_side.md`` and ``.json``
 with the machine's CPU model and flags.
 """
 
@@ -22,20 +24,12 @@ import sys
 import time
 from pathlib import Path
 
-from lightning_seq.experiments.recipe import REPO, run_seed
+from lightning_seq.experiments.recipe import REPO, run_seed, timed
 
 CONFIGS = REPO / "configs"
 SEEDS = (42, 43, 44)
+DEFAULT_LINEAR = ["svm", "lr"] + (["fasttext"] if importlib.util.find_spec("fasttext") else [])
 CPU_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16")  # the ones docs/speed.md weighs
-
-
-def timed(command: list[str], cwd: Path) -> float:
-    cwd.mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
-    done = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
-    if done.returncode:
-        raise SystemExit(f"{' '.join(command)} failed:\n{done.stderr[-3000:]}")
-    return time.perf_counter() - started
 
 
 def cpu() -> str:
@@ -63,8 +57,7 @@ def recipe_row(name: str, config: Path, extra: list[str], keep: Path, setup_s: f
     }
 
 
-def linear_rows(out: Path) -> list[dict]:
-    models = ["svm", "lr"] + (["fasttext"] if importlib.util.find_spec("fasttext") else [])
+def linear_rows(out: Path, models: list[str]) -> list[dict]:
     command = [sys.executable, "-m", "lightning_seq.experiments.linear_baseline", "--out", str(out), "--models"]
     timed([*command, *models], REPO)
     rows = json.loads((out / "linear_baseline.json").read_text())
@@ -106,44 +99,20 @@ def ensemble_row(checkpoints: list[str], out: Path, members_s: float) -> dict:
 def main(argv: list[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument(
-        "--pretrained",
-        nargs="*",
-        metavar="FIT_ARG",
-        help="add the fast recipe from a pretrained encoder (configs/pretrain/fast.yaml), with these fit arguments",
-    )
-    args = parser.parse_args(argv)
+    parser.add_argument("--linear", nargs="+", default=DEFAULT_LINEAR, help="the linear models (default: %(default)s)")
+    args, fit_args = parser.parse_known_args(argv)
     out = args.out.resolve()
     machine = cpu()
     print(machine, flush=True)
-    rows = linear_rows(out / "linear")
+    rows = linear_rows(out / "linear", args.linear)
     fast = CONFIGS / "fast.yaml"
-    rows.append(recipe_row("configs/fast.yaml", fast, [], out / "fast"))
-    best = recipe_row("configs/best.yaml", CONFIGS / "best.yaml", [], out / "best")
+    rows.append(recipe_row("configs/fast.yaml", fast, fit_args, out / "fast"))
+    best = recipe_row("configs/best.yaml", CONFIGS / "best.yaml", fit_args, out / "best")
     rows.append(best)
     teachers = [final_checkpoint(run) for run in best["runs"]]
     rows.append(ensemble_row(teachers, out / "ensemble", len(teachers) * best["median_wall_s"]))
-    distil = ["--model.teachers", json.dumps(teachers)]
+    distil = ["--model.teachers", json.dumps(teachers), *fit_args]
     rows.append(recipe_row("configs/fast.yaml distilled from the ensemble", fast, distil, out / "distilled"))
-    if args.pretrained is not None:
-        pretrain = [
-            sys.executable,
-            str(REPO / "scripts" / "pretrain.py"),
-            "--config",
-            str(CONFIGS / "pretrain" / "fast.yaml"),
-        ]
-        pretrain_s = timed([*pretrain, "--trainer.enable_progress_bar", "false"], out / "pretrain")
-        encoder = next((out / "pretrain").rglob("encoder.ckpt"))
-        extra = ["--model.encoder_checkpoint", str(encoder), *args.pretrained]
-        row = recipe_row(
-            f"configs/fast.yaml from a pretrained encoder ({' '.join(args.pretrained)})",
-            fast,
-            extra,
-            out / "pretrained",
-            pretrain_s,
-        )
-        row["wall_note"] = f"{pretrain_s:.0f} s of pretraining + the fit"
-        rows.append(row)
     lines = [
         f"One run, {time.strftime('%Y-%m-%d')}, {machine}; torch {_torch_version()}. Medians of seeds "
         f"{', '.join(map(str, SEEDS))}; choices made on validation; each run read the test split once.",
