@@ -337,9 +337,7 @@ class SequenceClassifier(L.LightningModule):
     def configure_optimizers(self) -> torch.optim.Optimizer | dict:
         decay = self.hparams.get("layer_lr_decay", 1.0)
         groups = discriminative_groups(self.net, decay) if decay != 1.0 else [{"params": self.parameters()}]
-        return optimizer_and_schedule(
-            self.trainer, self.optimizer, self.scheduler, groups, self.hparams.scheduler_interval
-        )
+        return optimizer_and_schedule(self, self.optimizer, self.scheduler, groups, self.hparams.scheduler_interval)
 
     def on_train_epoch_start(self) -> None:
         every = self.hparams.get("unfreeze_every", 0)

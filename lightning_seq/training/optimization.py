@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from lightning.pytorch import Trainer
+from lightning.pytorch import LightningModule
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import nn
 
@@ -25,7 +25,7 @@ SCHEDULED_RATES = ("max_lr", "base_lr")  # schedulers that set every step's rate
 
 
 def optimizer_and_schedule(
-    trainer: Trainer,
+    module: LightningModule,
     optimizer: OptimizerCallable,
     scheduler: LRSchedulerCallable | None,
     groups: list[dict[str, Any]],
@@ -45,7 +45,7 @@ def optimizer_and_schedule(
     keywords = getattr(scheduler, "keywords", {})
     settings: dict[str, Any] = {}
     if "total_steps" in keywords and keywords["total_steps"] is None:
-        settings["total_steps"] = trainer.estimated_stepping_batches
+        settings["total_steps"] = module.trainer.estimated_stepping_batches  # read only here: may run without one
     if any(scale != 1.0 for scale in scales):
         for key in SCHEDULED_RATES:
             if isinstance(keywords.get(key), int | float):

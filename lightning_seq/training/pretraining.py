@@ -158,7 +158,7 @@ class LanguageModel(L.LightningModule):
             self.log("val/perplexity", math.exp(min(float(loss), 50.0)))
 
     def configure_optimizers(self) -> torch.optim.Optimizer | dict:
-        return optimizer_and_schedule(self.trainer, self.optimizer, self.scheduler, [{"params": self.parameters()}])
+        return optimizer_and_schedule(self, self.optimizer, self.scheduler, [{"params": self.parameters()}])
 
 
 def vocabulary_digest(vocabulary: Mapping[str, int]) -> str:
