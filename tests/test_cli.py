@@ -248,7 +248,7 @@ def test_console_entry_point_refuses_unknown_subcommands(capsys: pytest.CaptureF
         main(["tran", "--cell", "gru"])
     assert exit_.value.code == 2
     assert capsys.readouterr().err.strip() == (
-        "error: unknown subcommand 'tran'; choose one of fit, validate, test, predict, export, serve, tune, "
+        "error: unknown subcommand 'tran'; choose one of fit, validate, test, pretrain, predict, export, serve, tune, "
         "reuters-text, compare, benchmark"
     )
     with pytest.raises(SystemExit) as exit_:
