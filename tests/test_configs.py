@@ -18,6 +18,7 @@ TRAINER_OVERLAYS = sorted((CONFIGS / "trainer").glob("*.yaml"))
 LOGGER_OVERLAYS = sorted((CONFIGS / "logger").glob("*.yaml"))
 SEARCH = sorted((CONFIGS / "search").glob("*.yaml"))  # tune's spaces and the overlay they search from
 DATA_OVERLAYS = sorted((CONFIGS / "data").glob("*.yaml"))  # the text-files DataModule on the Reuters wires as text
+PRETRAIN_CONFIGS = sorted((CONFIGS / "pretrain").glob("*.yaml"))  # language models for scripts/pretrain.py
 SEARCH_BASE = ["--config", str(CONFIGS / "best.yaml"), "--config", str(CONFIGS / "search" / "validated.yaml")]
 
 
@@ -31,9 +32,8 @@ def parse(capsys: pytest.CaptureFixture, *configs: Path) -> dict:
 
 def test_every_yaml_is_covered() -> None:
     shipped = set(CONFIGS.rglob("*.yaml"))
-    assert shipped == set(MODEL_CONFIGS) | set(TRAINER_OVERLAYS) | set(LOGGER_OVERLAYS) | set(SEARCH) | set(
-        DATA_OVERLAYS
-    )
+    overlays = set(TRAINER_OVERLAYS) | set(LOGGER_OVERLAYS) | set(SEARCH) | set(DATA_OVERLAYS)
+    assert shipped == set(MODEL_CONFIGS) | overlays | set(PRETRAIN_CONFIGS)
     assert {p.stem for p in LOGGER_OVERLAYS} == {"tensorboard", "csv", "mlflow", "tensorboard+csv"}
     assert {p.stem for p in MODEL_CONFIGS} >= {"rnn", "lstm", "gru", "bilstm", "bigru"}
     assert {p.stem for p in TRAINER_OVERLAYS} >= {"cpu", "gpu", "bf16-mixed", "16-mixed"}
@@ -144,3 +144,18 @@ def test_data_overlay_switches_to_text_files_and_keeps_the_recipes_shared_settin
     assert data["train_file"].startswith("data/reuters-text/") and data["test_file"].startswith("data/reuters-text/")
     assert (data["batch_size"], data["num_words"], data["val_split"]) == (64, None, 0.2)  # fast.yaml's
     assert "python scripts/reuters_text.py" in overlay.read_text() or "scripts/reuters_text.py" in overlay.read_text()
+
+
+@pytest.mark.parametrize("config", PRETRAIN_CONFIGS, ids=lambda p: p.stem)
+def test_pretrain_configs_parse_and_match_their_recipes_encoder(config: Path, capsys: pytest.CaptureFixture) -> None:
+    from lightning_seq.cli.pretrain import main as pretrain_main
+
+    with pytest.raises(SystemExit) as exit_:
+        pretrain_main(["--config", str(config), "--print_config"])
+    assert exit_.value.code in (0, None), capsys.readouterr().err
+    language_model = yaml.safe_load(capsys.readouterr().out)
+    recipe = parse(capsys, CONFIGS / f"{config.stem}.yaml")
+    for key in ("cell", "embedding_dim", "hidden_size", "num_layers", "bidirectional"):
+        assert language_model["model"][key] == recipe["model"][key], key
+    for key in ("num_words", "maxlen", "val_split", "val_seed"):
+        assert language_model["data"]["init_args"][key] == recipe["data"]["init_args"][key], key
