@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,7 @@ import numpy as np
 from lightning_seq.data import reuters
 from lightning_seq.data.files import atomic_file
 from lightning_seq.data.sequences import keras_cut, keras_order
+from lightning_seq.errors import BadValue, NotWritable
 
 FORMATS = ("csv", "jsonl", "folder", "fasttext")
 Wire = tuple[str, str, tuple[str, ...]]  # id, text, topics
@@ -62,7 +64,9 @@ def write_split(rows: list[Wire], directory: Path, split: str, fmt: str) -> Path
         for identifier, text, topics in rows:
             path = folder / topics[0] / f"{identifier}.txt"
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text + "\n")
+            path.unlink(missing_ok=True)  # a link left there is replaced, not written through
+            with path.open("x", encoding="utf-8") as file:
+                file.write(text + "\n")
         return folder
     suffix = {"csv": "csv", "jsonl": "jsonl", "fasttext": "txt"}[fmt]
     path = directory / f"{split}.{suffix}"
@@ -85,12 +89,52 @@ def write_split(rows: list[Wire], directory: Path, split: str, fmt: str) -> Path
     return path
 
 
+def _outputs(out: Path, formats: tuple[str, ...], multi_label: bool) -> list[Path]:
+    """Every file or folder that :func:`write_reuters_text` writes directly under ``out``."""
+    names = {"csv": ["train.csv", "test.csv"], "jsonl": ["train.jsonl", "test.jsonl"], "folder": ["folder"]}
+    names["fasttext"] = ["train.txt", "test.txt"]
+    paths = [out / name for fmt in formats for name in names[fmt]]
+    return paths + (
+        [out / "multilabel", out / "multilabel" / "train.jsonl", out / "multilabel" / "test.jsonl"]
+        if multi_label
+        else []
+    )
+
+
+def check_output_folder(out: Path, formats: tuple[str, ...], multi_label: bool) -> None:
+    """Refuse, before anything is read or written, an ``out`` that is not a folder that can be made and written to,
+    or one that holds a folder where a file goes (or a file where a folder goes)."""
+    if out.is_symlink() and not out.exists():
+        raise BadValue(f"--out {out} is a link to nothing ({os.readlink(out)}); give a folder")
+    if out.exists() and not out.is_dir():
+        raise BadValue(f"--out {out} is not a folder; give a folder (new or existing) for the text files")
+    existing = next(parent for parent in (out, *out.parents) if parent.exists() or parent == Path(parent.anchor))
+    if not existing.is_dir():
+        raise BadValue(f"--out {out}: {existing} is a file, not a folder; give a folder path")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise NotWritable(f"--out {out}: cannot write in {existing} (permission denied); choose a writable folder")
+    for path in _outputs(out, formats, multi_label):
+        wants_folder = path.name in ("folder", "multilabel")
+        if path.exists() and path.is_dir() != wants_folder:
+            kind = "file" if path.is_dir() else "folder"
+            raise BadValue(
+                f"--out {out}: {path} is in the way (a {kind} goes there); remove it or choose another --out"
+            )
+
+
 def write_reuters_text(
     out: str | Path, formats: tuple[str, ...] = FORMATS, multi_label: bool = True, data_dir: str | None = None
 ) -> list[Path]:
     """Train and test files of the Reuters wires in each of ``formats`` under ``out`` (and ``out/multilabel/``)."""
     out = Path(out)
+    check_output_folder(out, formats, multi_label)
     wires = reuters_wires(data_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise NotWritable(
+            f"--out {out}: cannot make the folder ({error.strerror or error}); choose a writable one"
+        ) from None
     written = [write_split(rows, out, split, fmt) for fmt in formats for split, rows in wires.items()]
     if multi_label:
         joined = {split: joined_pairs(rows, seed=index) for index, (split, rows) in enumerate(wires.items())}

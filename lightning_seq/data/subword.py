@@ -40,8 +40,10 @@ def train_subword(kind: Kind, texts: Iterable[str], vocab_size: int | None, min_
     model = tk.models.BPE(unk_token="[UNK]") if kind == "bpe" else tk.models.WordPiece(unk_token="[UNK]")
     tokenizer = tk.Tokenizer(model)
     characters = "".join("\\" + char if char in "\\^]-[" else char for char in FILTERS)
-    steps = [tk.normalizers.Lowercase(), tk.normalizers.Replace(tk.Regex(f"[{characters}]"), " ")]
+    # typographic quotes first, as split_words reads them: a curly double quote then goes with the filters
+    steps = [tk.normalizers.Lowercase()]
     steps += [tk.normalizers.Replace(curly, plain) for curly, plain in _TYPOGRAPHIC.items()]
+    steps += [tk.normalizers.Replace(tk.Regex(f"[{characters}]"), " ")]
     tokenizer.normalizer = tk.normalizers.Sequence(steps)
     tokenizer.pre_tokenizer = tk.pre_tokenizers.WhitespaceSplit()
     trainer_class = tk.trainers.BpeTrainer if kind == "bpe" else tk.trainers.WordPieceTrainer

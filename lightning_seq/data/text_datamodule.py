@@ -8,11 +8,16 @@ need only the checkpoint: ``vocabulary_from`` reads them back instead of fitting
 from __future__ import annotations
 
 import codecs
+import hashlib
+import re
+import warnings
 from array import array
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
+from lightning.pytorch.utilities.rank_zero import rank_zero_only
 
 from lightning_seq.checkpoint_file import read_checkpoint
 from lightning_seq.constraints import Fraction, NonNegativeInt, PositiveInt, VocabularyWords, check_ranges
@@ -21,11 +26,12 @@ from lightning_seq.data.datamodule import PaddedBatchesDataModule
 from lightning_seq.data.sequences import INDEX_FROM, Ragged
 from lightning_seq.data.subword import SubwordTokenizer, train_subword
 from lightning_seq.data.text_files import Columns, Format, TextRow, read_rows
-from lightning_seq.data.tokenizer import WordTokenizer
+from lightning_seq.data.tokenizer import WordTokenizer, split_words
 from lightning_seq.data.vocabulary import StreamingEncoder, encode_texts, ids_to_ragged, vocabulary_tokenizer
 from lightning_seq.errors import BadCheckpoint, BadValue
 
 Side = Literal["pre", "post"]
+_INTEGER = re.compile(r"-?[0-9]+")  # ASCII digits only: int() also reads other scripts' digits, but not "²"
 STATE_KEY = "TextFilesDataModule"  # where Lightning stores this module's state_dict in a checkpoint
 
 
@@ -108,6 +114,8 @@ class TextFilesDataModule(PaddedBatchesDataModule):
         self._multi: bool | None = None
         self._subword: str | None = None  # a trained subword tokenizer's JSON
         self._fitted: tuple[Ragged, np.ndarray] | None = None  # the training file's rows and the held-out ones
+        self._keys: np.ndarray | None = None  # each training-file row's text key (see _text_key), once read
+        self._overlap: dict[str, tuple[int, int]] = {}  # split -> (its texts also in training, its texts)
 
     # -- what the model is built from (read lazily: the CLI links these at instantiation) --------------------
 
@@ -140,6 +148,13 @@ class TextFilesDataModule(PaddedBatchesDataModule):
         """Word -> token id (for pretrained embeddings)."""
         return {word: rank + INDEX_FROM for rank, word in enumerate(self.words)}
 
+    def split_overlap(self) -> dict[str, tuple[int, int]]:
+        """``{"val": (shared, total), "test": (shared, total)}``: how many validation and test texts also occur in
+        the training rows, as measured when fitting (a split that was not compared is absent; nothing is measured
+        when the vocabulary comes from a checkpoint). Texts count as identical when their words are (lower case,
+        punctuation removed: what the model reads), so a copy that differs only in case or punctuation counts."""
+        return dict(self._overlap)
+
     # -- Lightning hooks ------------------------------------------------------------------------------------
 
     def setup(self, stage: str | None = None) -> None:
@@ -154,6 +169,8 @@ class TextFilesDataModule(PaddedBatchesDataModule):
                     self.datasets["val"] = PaddedDataset(train.select(np.flatnonzero(held_out)), **pad)
             if hp.val_file is not None:
                 self.datasets["val"] = PaddedDataset(self._encode_file(hp.val_file, "val_file"), **pad)
+            if stage in ("fit", None):
+                self._measure_overlap()
         if stage in ("test", "predict", None) and "test" not in self.datasets:
             if hp.test_file is None:
                 if stage == "test":
@@ -228,16 +245,17 @@ class TextFilesDataModule(PaddedBatchesDataModule):
             self._read_encoding(hp.vocabulary_from)
         if hp.tokenizer != "words" or self._subword is not None:
             return self._training_rows_subword()
-        labels = _LabelCollector(hp.train_file, hp.multi_label)
+        labels, keys = _LabelCollector(hp.train_file, hp.multi_label), array("q")
         if self._words is not None:  # a checkpoint's vocabulary (vocabulary_from): encode with it, fit nothing
             words = self._words
-            encoded = encode_texts(_texts_and_labels(self._rows(hp.train_file), labels), words)
+            encoded = encode_texts(_texts_and_labels(self._rows(hp.train_file), labels, keys), words)
             tokens, offsets = encoded.tokens, encoded.offsets
         else:
             encoder = StreamingEncoder()
-            for text in _texts_and_labels(self._rows(hp.train_file), labels):
+            for text in _texts_and_labels(self._rows(hp.train_file), labels, keys):
                 encoder.add(text)
-        held_out = _held_out(len(labels), 0.0 if hp.val_file else hp.val_split, hp.val_seed)
+        held_out = self._split(len(labels))
+        self._keys = np.frombuffer(keys, dtype=np.int64)
         names, multi = labels.names(), labels.is_multi()
         self._check_given_labels(names, multi)
         if self._words is None:
@@ -246,6 +264,60 @@ class TextFilesDataModule(PaddedBatchesDataModule):
         self._words, self._labels, self._multi = words, names, multi
         self._fitted = (Ragged(tokens, offsets, labels.array(names, multi)), held_out)
         return self._fitted
+
+    def _split(self, rows: int) -> np.ndarray:
+        """Which of the training file's ``rows`` are held out; refused when either side would be empty."""
+        hp = self.hparams
+        if hp.val_file is not None or not hp.val_split:
+            return _held_out(rows, 0.0, hp.val_seed)
+        held_out = _held_out(rows, hp.val_split, hp.val_seed)
+        validation = int(held_out.sum())
+        if validation == rows:
+            raise BadValue(
+                f"--data.val_split {hp.val_split} holds out all {rows} rows of {hp.train_file} for validation, "
+                "leaving none to train on; lower --data.val_split (e.g. 0.2), add rows, or give a --data.val_file"
+            )
+        if validation == 0:
+            raise BadValue(
+                f"--data.val_split {hp.val_split} of the {rows} rows of {hp.train_file} holds out none for "
+                f"validation (round({rows} x {hp.val_split}) = 0); raise --data.val_split to at least "
+                f"{0.5 / rows:.3g}, add rows, or give a --data.val_file"
+            )
+        return held_out
+
+    def _measure_overlap(self) -> None:
+        """Count the validation and test texts that also occur in the training rows, and warn about any.
+
+        A test text seen in training scores as if the model generalised to it. Texts are compared by a 64-bit
+        key of their words (see :func:`_text_key`); the validation and test files are read once more for it.
+        """
+        if self._keys is None or self._overlap:  # nothing read from the training file here (a checkpoint's)
+            return
+        hp = self.hparams
+        _, held_out = self._training_rows()
+        training = np.unique(self._keys[~held_out])
+        splits = {"val": (hp.val_file, None if hp.val_file else self._keys[held_out]), "test": (hp.test_file, None)}
+        for split, (path, keys) in splits.items():
+            if keys is None and path is not None:
+                keys = np.fromiter((_text_key(row.text) for row in self._rows(path)), dtype=np.int64)
+            if keys is None or not len(keys):
+                continue
+            shared = int(np.isin(keys, training).sum())
+            self._overlap[split] = (shared, len(keys))
+            if shared and rank_zero_only.rank == 0:
+                if path is None:
+                    source = f"rows held out of {hp.train_file} by --data.val_split"
+                elif Path(path).resolve() == Path(hp.train_file).resolve():
+                    source = f"--data.{split}_file is the training file {path}"
+                else:
+                    source = f"--data.{split}_file {path}"
+                message = (
+                    f"{shared:,} of {len(keys):,} {split} texts ({source}) also occur in the training rows of "
+                    f"{hp.train_file} (same words); their {split} scores are not scores on unseen text: remove "
+                    "the copies from one side, or give separate files"
+                )
+                # one line (a warning's usual second line would quote this source file, which says nothing)
+                warnings.warn_explicit(message, SplitOverlapWarning, str(path or hp.train_file), 0)
 
     def _check_given_labels(self, names: tuple[str, ...], multi: bool) -> None:
         """With ``vocabulary_from``, the training file must have the checkpoint's labels (its output rows)."""
@@ -259,10 +331,11 @@ class TextFilesDataModule(PaddedBatchesDataModule):
         """As :meth:`_training_rows`, with a subword tokenizer trained on the training rows (three reads of the
         file: labels and row count, training the tokenizer, encoding)."""
         hp = self.hparams
-        labels = _LabelCollector(hp.train_file, hp.multi_label)
-        for row in self._rows(hp.train_file):
-            labels.add(row)
-        held_out = _held_out(len(labels), 0.0 if hp.val_file else hp.val_split, hp.val_seed)
+        labels, keys = _LabelCollector(hp.train_file, hp.multi_label), array("q")
+        for _ in _texts_and_labels(self._rows(hp.train_file), labels, keys):
+            pass
+        held_out = self._split(len(labels))
+        self._keys = np.frombuffer(keys, dtype=np.int64)
         names, multi = labels.names(), labels.is_multi()
         self._check_given_labels(names, multi)
         if self._subword is None:
@@ -294,11 +367,22 @@ class TextFilesDataModule(PaddedBatchesDataModule):
         return encode_texts(texts, self.words, targets)
 
 
-def _texts_and_labels(rows: Iterable[TextRow], labels: _LabelCollector) -> Iterator[str]:
-    """Each row's text, its labels collected on the way (one read of the file for both)."""
+class SplitOverlapWarning(UserWarning):
+    """Validation or test texts that also occur in the training rows."""
+
+
+def _texts_and_labels(rows: Iterable[TextRow], labels: _LabelCollector, keys: array) -> Iterator[str]:
+    """Each row's text, its labels and its :func:`_text_key` collected on the way (one read of the file for all)."""
     for row in rows:
         labels.add(row)
+        keys.append(_text_key(row.text))
         yield row.text
+
+
+def _text_key(text: str) -> int:
+    """A 64-bit key of the text's words (lower case, punctuation removed), equal for texts the model reads alike."""
+    words = " ".join(split_words(text)).encode("utf-8", "surrogatepass")  # JSON may escape a lone surrogate
+    return int.from_bytes(hashlib.blake2b(words, digest_size=8).digest(), "little", signed=True)
 
 
 class _LabelCollector:
@@ -337,8 +421,8 @@ class _LabelCollector:
                 f"{self.source} has a single label ({names[0]!r}); a classifier needs at least two: add rows of "
                 "other labels"
             )
-        numeric = all(name.lstrip("-").isdigit() for name in names)
-        return tuple(sorted(names, key=int) if numeric else sorted(names))
+        numeric = all(_INTEGER.fullmatch(name) for name in names)  # "--1" or "\u00b2" are not numbers: alphabetical
+        return tuple(sorted(names, key=lambda name: (int(name), name)) if numeric else sorted(names))
 
     def is_multi(self) -> bool:
         if self.list_rows and self.single_rows:

@@ -17,9 +17,20 @@ import numpy as np
 from lightning_seq.data.sequences import INDEX_FROM, OOV_ID, START_ID, limit_vocabulary
 
 FILTERS = '!"#$%&()*+,-./:;<=>?@[\\]^_`{|}~\t\n'  # Keras text_to_word_sequence's default filters
-# Curly apostrophes and quotes from word processors, read as the ASCII ones the newswires were typed with.
-_TYPOGRAPHIC = {"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"'}
-_TO_SPACE = str.maketrans({**{char: " " for char in FILTERS}, **_TYPOGRAPHIC})
+# Typographic quotes and apostrophes (word processors, other languages' conventions), read as the ASCII ones the
+# newswires were typed with: the single ones (left/right, low-9 and reversed-9 quotation marks, primes, the modifier
+# and fullwidth apostrophes) as the apostrophe Keras keeps ("don\u2019t" is "don't"); the double ones and the
+# guillemets as '"', which the filters then remove (a curly-quoted "rain" reads as rain, the word it is).
+_SINGLE = "\u2018\u2019\u201a\u201b\u2032\u2035\u02bc\uff07"
+_DOUBLE = "\u201c\u201d\u201e\u201f\u2033\u2036\u00ab\u00bb\u2039\u203a\u301d\u301e\u301f\uff02"
+_TYPOGRAPHIC = {**dict.fromkeys(_SINGLE, "'"), **dict.fromkeys(_DOUBLE, '"')}
+# One table, applied once: each character goes straight to what the ASCII one ends as ('"' is a filter: a space).
+_TO_SPACE = str.maketrans(
+    {
+        **{char: " " for char in FILTERS},
+        **{char: " " if plain in FILTERS else plain for char, plain in _TYPOGRAPHIC.items()},
+    }
+)
 
 
 def split_words(text: str) -> list[str]:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -39,6 +40,19 @@ class ClassScores:
 
 
 @dataclass(frozen=True)
+class SplitOverlap:
+    """How many texts of a split (``val`` or ``test``) also occur in the training rows: a test text seen in training
+    is scored as if the model generalised to it."""
+
+    split: str
+    shared: int
+    total: int
+
+    def line(self) -> str:
+        return f"train/{self.split} overlap: {self.shared:,} of {self.total:,} {self.split} texts also in training."
+
+
+@dataclass(frozen=True)
 class ClassificationReport:
     """Per-class scores, their macro and support-weighted averages, accuracy, and the confusion matrix.
 
@@ -52,6 +66,7 @@ class ClassificationReport:
     confusion: tuple[tuple[int, ...], ...]  # multi-label: empty (an item has no single true class)
     micro: ClassScores | None = None  # multi-label: scores over every (item, label) decision
     multi_label: bool = False
+    overlap: tuple[SplitOverlap, ...] = ()  # measured by the DataModule when it read the training file
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -72,7 +87,8 @@ class ClassificationReport:
             first += f" ({total:,} labels on the items; support counts items with the label)."
         else:
             first = f"Accuracy {self.accuracy:.4f} on {total:,} items."
-        lines = [first, "", "| label | precision | recall | F1 | support |", "| --- | ---: | ---: | ---: | ---: |"]
+        lines = [first, *(overlap.line() for overlap in self.overlap)]
+        lines += ["", "| label | precision | recall | F1 | support |", "| --- | ---: | ---: | ---: | ---: |"]
         for row in (*self.classes, *([self.micro] if self.micro else []), self.macro, self.weighted):
             lines.append(f"| {row.name} | {row.precision:.3f} | {row.recall:.3f} | {row.f1:.3f} | {row.support:,} |")
         return "\n".join(lines) + "\n"
@@ -189,6 +205,14 @@ class MultilabelReportMetrics(MetricCollection):
             micro=summary("micro avg", "micro"),
             multi_label=True,
         )
+
+
+def with_split_overlap(report: ClassificationReport, datamodule: Any) -> ClassificationReport:
+    """``report`` with the train/val and train/test overlap that ``datamodule.split_overlap()`` measured, if any."""
+    measure = getattr(datamodule, "split_overlap", None)
+    counts = measure() if callable(measure) else {}
+    overlap = tuple(SplitOverlap(split, shared, total) for split, (shared, total) in counts.items())
+    return replace(report, overlap=overlap) if overlap else report
 
 
 def classification_report(preds: Tensor, target: Tensor, names: Sequence[str]) -> ClassificationReport:

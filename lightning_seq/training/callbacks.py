@@ -23,7 +23,12 @@ from lightning_seq.reporting.plots import (
     save_figure,
     training_curves_figure,
 )
-from lightning_seq.reporting.report import ClassificationReport, MultilabelReportMetrics, ReportMetrics
+from lightning_seq.reporting.report import (
+    ClassificationReport,
+    MultilabelReportMetrics,
+    ReportMetrics,
+    with_split_overlap,
+)
 from lightning_seq.training.run_directory import run_directory
 
 CURVE_TAGS = ("train/loss_epoch", "val/loss", "train/acc", "val/acc")
@@ -198,7 +203,7 @@ class TestReport(L.Callback):
         self.metrics.update(pl_module.decisions(outputs) if self.multi_label else outputs, batch.labels)
 
     def on_test_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self.report = self.metrics.report()  # every rank takes part in the sync
+        self.report = with_split_overlap(self.metrics.report(), trainer.datamodule)  # every rank takes part in the sync
         if not trainer.is_global_zero:
             return
         directory = Path(self.dirpath) if self.dirpath else run_directory(trainer)
