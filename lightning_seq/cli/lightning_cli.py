@@ -52,6 +52,7 @@ from lightning_seq.reporting.run_summary import write_run_report
 from lightning_seq.training.callbacks import EpochTimer, TestReport, TokenThroughput, TrainingCurves
 from lightning_seq.training.checkpointing import AtomicCheckpointIO
 from lightning_seq.training.console import EpochLog, EpochProgressBar, OneBasedCheckpoint
+from lightning_seq.training.distillation import check_teachers
 from lightning_seq.training.module import SequenceClassifier, architecture_mismatch
 from lightning_seq.training.pretraining import check_encoder
 from lightning_seq.training.run_directory import run_directory
@@ -189,6 +190,9 @@ class SeqCLI(LightningCLI):
 
     def before_fit(self) -> None:
         self._created = None
+        hp = self.model.hparams
+        if hp.get("teachers"):  # refused before the run's directory exists; the model checks again when it loads them
+            check_teachers(hp.teachers, hp.vocab_size, hp.num_classes, self.datamodule)
         if self.trainer.is_global_zero:  # other DDP ranks start once rank zero has begun writing
             directory = run_directory(self.trainer)
             refuse_to_overwrite(directory, self.config_init.fit.ckpt_path)
