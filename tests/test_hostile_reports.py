@@ -4,15 +4,22 @@ with hundreds of labels, and what TensorBoard and the console show of a plain fi
 from __future__ import annotations
 
 import csv
+import json
 import random
 from pathlib import Path
 
 import pytest
+import torch
+from torchmetrics.functional.classification import multiclass_confusion_matrix
 
 from lightning_seq.cli.lightning_cli import fit_main, main
+from lightning_seq.reporting.plots import confusion_matrix_figure, per_class_f1_figure, save_figure
+from lightning_seq.reporting.report import MATRIX_SHOWN, classification_report
+from lightning_seq.training import callbacks
 
 from .conftest import CONFIGS
 
+PNG = b"\x89PNG\r\n\x1a\n"
 WORDS = [
     "wheat",
     "corn",
@@ -147,3 +154,67 @@ def test_a_reuters_teacher_with_another_skip_top_is_refused(
     line = refused(capsys, args)
     assert f"teacher {gru_checkpoint}" in line and "skip_top 0 vs the student's 20" in line
     assert not any(tmp_path.iterdir())
+
+
+# -- hundreds and thousands of labels ----------------------------------------------------------------------------
+
+
+def test_a_2000_label_report_draws_bounded_figures_and_keeps_every_number(tmp_path: Path) -> None:
+    classes = 2000
+    names = [f"label{index:04d}" for index in range(classes)]
+    generator = torch.Generator().manual_seed(0)
+    target = torch.randint(0, classes, (6000,), generator=generator)
+    preds = torch.where(torch.rand(6000, generator=generator) < 0.6, target, torch.randint(0, classes, (6000,)))
+    preds[:300] = 7  # label0007 attracts many items of other labels: the most confused
+    report = classification_report(preds, target, names)
+    shown = report.matrix_classes()
+    assert len(shown) == MATRIX_SHOWN and 7 in shown
+    supports = [report.classes[index].support for index in shown]
+    assert supports == sorted(supports, reverse=True)  # most test items first
+    mass = report.off_diagonal_mass()
+    assert min(mass[list(shown)]) >= max(mass[[index for index in range(classes) if index not in shown]])
+    matrix = confusion_matrix_figure(report, "many")
+    assert len(matrix.axes[0].get_xticklabels()) == MATRIX_SHOWN
+    assert "the 40 most-confused of 2,000 labels" in matrix.axes[0].get_title()
+    f1 = per_class_f1_figure(report, "many")
+    assert len(f1.axes[0].get_xticklabels()) == MATRIX_SHOWN and "of 2,000 labels" in f1.axes[0].get_title()
+    for name, figure in (("cm", matrix), ("f1", f1)):
+        assert save_figure(figure, tmp_path / f"{name}.png").stat().st_size < 2_000_000
+    markdown, data = report.write(tmp_path)
+    text = markdown.read_text()
+    assert "confusion_matrix.png the 40 most-confused of the 2,000 labels" in text
+    assert sum(line.startswith("| label") for line in text.splitlines()) == 2000 + 1  # every label's row
+    saved = json.loads(data.read_text())
+    cells = saved["confusion_cells"]
+    assert saved["confusion"] is None and sum(count for _, _, count in cells) == 6000
+    dense = torch.zeros(classes, classes, dtype=torch.long)
+    true, predicted, count = torch.tensor(cells).T
+    dense[true, predicted] = count
+    assert torch.equal(dense, multiclass_confusion_matrix(preds, target, classes))  # nothing lost
+
+
+def test_a_file_of_300_labels_fits_and_writes_its_metrics_report_and_figures(tmp_path: Path) -> None:
+    labels = [f"topic{index:03d}" for index in range(300)]
+    rows = labelled_rows(900, labels, seed=1)
+    train = write_csv(tmp_path / "train.csv", rows)
+    test = write_csv(tmp_path / "test.csv", rows[:600])
+    run = tiny_fit(tmp_path / "runs", train, test)
+    metrics = json.loads((run / "test_metrics.json").read_text())
+    assert set(metrics) == {"test/loss", "test/acc", "test/f1_macro"}
+    report = (run / "test_report.md").read_text()
+    assert "the 40 most-confused of the 300 labels" in report and "| topic299 |" in report
+    for name in ("confusion_matrix.png", "per_class_f1.png"):
+        assert (run / name).read_bytes()[:8] == PNG
+
+
+def test_a_figure_that_fails_is_a_warning_and_the_metrics_stay(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def out_of_memory(*args: object, **kwargs: object) -> None:
+        raise MemoryError("Unable to allocate 9.6 GiB for an array")
+
+    monkeypatch.setattr(callbacks, "confusion_matrix_figure", out_of_memory)
+    rows = labelled_rows(60, ["grain", "crude", "money"])
+    with pytest.warns(UserWarning, match="confusion_matrix.png was not drawn \\(MemoryError: Unable to allocate"):
+        run = tiny_fit(tmp_path, write_csv(tmp_path / "train.csv", rows), write_csv(tmp_path / "test.csv", rows))
+    assert json.loads((run / "test_metrics.json").read_text())["test/acc"] >= 0
+    assert (run / "test_report.md").is_file() and (run / "per_class_f1.png").is_file()
+    assert not (run / "confusion_matrix.png").exists()
