@@ -6,6 +6,8 @@ from __future__ import annotations
 import csv
 import json
 import random
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -17,7 +19,7 @@ from lightning_seq.reporting.plots import confusion_matrix_figure, per_class_f1_
 from lightning_seq.reporting.report import MATRIX_SHOWN, classification_report
 from lightning_seq.training import callbacks
 
-from .conftest import CONFIGS
+from .conftest import CONFIGS, REPO_ROOT
 
 PNG = b"\x89PNG\r\n\x1a\n"
 WORDS = [
@@ -218,3 +220,48 @@ def test_a_figure_that_fails_is_a_warning_and_the_metrics_stay(tmp_path: Path, m
     assert json.loads((run / "test_metrics.json").read_text())["test/acc"] >= 0
     assert (run / "test_report.md").is_file() and (run / "per_class_f1.png").is_file()
     assert not (run / "confusion_matrix.png").exists()
+
+
+# -- what TensorBoard and the console show of a plain fit ----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def plain_fit(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
+    """A two-epoch fit through ``scripts/fit.py`` in a subprocess: its console output (stdout and stderr as one
+    stream, as a terminal shows them) and its run directory."""
+    out = tmp_path_factory.mktemp("plain")
+    rows = labelled_rows(60, ["grain", "crude", "money"])
+    train, test = write_csv(out / "train.csv", rows), write_csv(out / "test.csv", rows[:15])
+    args = [arg if arg != "1" else "2" for arg in TINY]  # two epochs
+    command = [sys.executable, str(REPO_ROOT / "scripts" / "fit.py"), *args, "--data.train_file", str(train)]
+    command += ["--data.test_file", str(test), "--trainer.default_root_dir", str(out)]
+    result = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:]
+    return result.stdout, out / "lightning_logs" / "gru" / "version_0"
+
+
+def test_the_console_has_no_advert_no_metric_rows_and_the_stop_line_after_the_last_epoch(
+    plain_fit: tuple[str, Path],
+) -> None:
+    printed, _ = plain_fit
+    assert "litlogger" not in printed and "Tip:" not in printed
+    assert "net.encoder" in printed  # the layer table is still there
+    assert "Metric" not in printed and "train_metrics" not in printed and "MeanMetric" not in printed
+    lines = printed.splitlines()
+    last_epoch = next(index for index, line in enumerate(lines) if line.startswith("Epoch 2/2:"))
+    stopped = next(index for index, line in enumerate(lines) if line.startswith("`Trainer.fit` stopped"))
+    assert stopped > last_epoch
+
+
+def test_the_hparams_row_has_no_bookkeeping_and_no_multi_label_settings(plain_fit: tuple[str, Path]) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    _, run = plain_fit
+    events = EventAccumulator(str(run))
+    events.Reload()
+    rows = [plugin_data_pb2.HParamsPluginData.FromString(raw) for raw in events.PluginTagToContent("hparams").values()]
+    keys = {key for row in rows if row.HasField("session_start_info") for key in row.session_start_info.hparams}
+    assert {"cell", "hidden_size", "data/train_file", "label_mode"} <= keys
+    assert not [key for key in keys if "_instantiator" in key or "_class_path" in key]
+    assert not {"per_label_thresholds", "at_least_one_label", "multi_label_loss"} & keys
