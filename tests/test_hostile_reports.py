@@ -15,7 +15,13 @@ import torch
 from torchmetrics.functional.classification import multiclass_confusion_matrix
 
 from lightning_seq.cli.lightning_cli import fit_main, main
-from lightning_seq.reporting.plots import confusion_matrix_figure, per_class_f1_figure, save_figure
+from lightning_seq.reporting.plots import (
+    confusion_matrix_figure,
+    per_class_f1_figure,
+    plt,
+    save_figure,
+    training_curves_figure,
+)
 from lightning_seq.reporting.report import MATRIX_SHOWN, classification_report
 from lightning_seq.training import callbacks
 
@@ -265,3 +271,17 @@ def test_the_hparams_row_has_no_bookkeeping_and_no_multi_label_settings(plain_fi
     assert {"cell", "hidden_size", "data/train_file", "label_mode"} <= keys
     assert not [key for key in keys if "_instantiator" in key or "_class_path" in key]
     assert not {"per_label_thresholds", "at_least_one_label", "multi_label_loss"} & keys
+
+
+def test_figures_sort_by_support_mark_missing_labels_and_the_best_epoch() -> None:
+    target = torch.tensor([2, 2, 2, 1, 1, 0])  # c most frequent, then b, a; d has no test items
+    report = classification_report(torch.tensor([2, 2, 0, 1, 0, 0]), target, ("a", "b", "c", "d"))
+    matrix = confusion_matrix_figure(report)
+    assert [label.get_text() for label in matrix.axes[0].get_xticklabels()] == ["c", "b", "a", "d"]
+    f1 = per_class_f1_figure(report)
+    assert [label.get_text() for label in f1.axes[0].get_xticklabels()][-1] == "d (0)"  # after the others
+    assert "no test items: no F1" in f1.axes[0].get_legend_handles_labels()[1]
+    curves = training_curves_figure({"val/acc": [(1, 0.5), (2, 0.7), (3, 0.6)]}, best_epoch=2)
+    assert "best checkpoint (epoch 2)" in curves.axes[1].get_legend_handles_labels()[1]
+    for figure in (matrix, f1, curves):
+        plt.close(figure)

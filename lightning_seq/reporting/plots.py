@@ -82,8 +82,11 @@ def per_class_f1_figure(report: ClassificationReport, title: str = "Per-topic F1
     return figure
 
 
-def training_curves_figure(curves: Mapping[str, Curve], title: str = "Training curves") -> Figure:
-    """Losses on the left, accuracies on the right; ``curves`` maps a logged tag to its per-epoch values."""
+def training_curves_figure(
+    curves: Mapping[str, Curve], title: str = "Training curves", best_epoch: int | None = None
+) -> Figure:
+    """Losses on the left, accuracies on the right; ``curves`` maps a logged tag to its per-epoch values, and
+    ``best_epoch`` (counted from 1), the checkpoint the run keeps as its best, gets a dotted line on both."""
     figure, (losses, accuracies) = plt.subplots(1, 2, figsize=(11, 4), layout="constrained")
     for axes, kind in ((losses, "loss"), (accuracies, "acc")):
         for tag, points in curves.items():
@@ -94,6 +97,8 @@ def training_curves_figure(curves: Mapping[str, Curve], title: str = "Training c
         axes.set_ylabel("accuracy" if kind == "acc" else "cross-entropy")
         axes.xaxis.get_major_locator().set_params(integer=True)
         axes.grid(alpha=0.3)
+        if best_epoch is not None:
+            axes.axvline(best_epoch, color="0.3", linestyle=":", label=f"best checkpoint (epoch {best_epoch})")
         if axes.get_legend_handles_labels()[0]:
             axes.legend()
     figure.suptitle(title)

@@ -147,9 +147,24 @@ class TrainingCurves(EpochEndCallback):
         if not curves:
             return  # nothing logged per epoch (e.g. a run stopped inside its first epoch)
         checkpoints = trainer.checkpoint_callback.dirpath if trainer.checkpoint_callback else None
-        figure = training_curves_figure(curves, f"{_model_label(pl_module)} training curves")
+        figure = training_curves_figure(
+            curves, f"{_model_label(pl_module)} training curves", _best_epoch(trainer, rows)
+        )
         self.path = save_figure(figure, Path(checkpoints or directory) / self.filename)
         print(f"Training curves: {self.path}", flush=True)
+
+
+def _best_epoch(trainer: L.Trainer, rows: list[dict[str, str]]) -> int | None:
+    """The epoch (from 1) whose value of the checkpoint callback's monitor is its best, as ``epochs.csv`` has it."""
+    callback = trainer.checkpoint_callback
+    monitor = getattr(callback, "monitor", None)
+    scored = [
+        (float(row[monitor]), int(row["epoch"])) for row in rows if monitor and row.get(monitor) not in (None, "")
+    ]
+    if not scored:
+        return None
+    best = max if getattr(callback, "mode", "min") == "max" else min
+    return best(scored, key=lambda pair: pair[0])[1]  # the first epoch of equal scores, as ModelCheckpoint keeps
 
 
 def read_epochs(path: Path) -> list[dict[str, str]]:
