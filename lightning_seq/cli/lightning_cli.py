@@ -22,7 +22,7 @@ import torch
 import yaml
 from jsonargparse import Namespace
 from lightning.pytorch import Callback, LightningDataModule, LightningModule, Trainer
-from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, ModelSummary, ProgressBar
+from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, ProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 from lightning.pytorch.utilities.exceptions import MisconfigurationException, SIGTERMException
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
@@ -51,7 +51,8 @@ from lightning_seq.recipes.presets import SEED_RECIPE
 from lightning_seq.reporting.run_summary import write_run_report
 from lightning_seq.training.callbacks import EpochTimer, TestReport, TokenThroughput, TrainingCurves
 from lightning_seq.training.checkpointing import AtomicCheckpointIO
-from lightning_seq.training.console import EpochLog, EpochProgressBar, OneBasedCheckpoint
+from lightning_seq.training.console import EpochLog, EpochProgressBar, ModelTable, OneBasedCheckpoint, console_messages
+from lightning_seq.training.distillation import check_teachers
 from lightning_seq.training.module import SequenceClassifier, architecture_mismatch
 from lightning_seq.training.pretraining import check_encoder
 from lightning_seq.training.run_directory import run_directory
@@ -114,10 +115,10 @@ class SeqCLI(LightningCLI):
                 "step_checkpoint.enable_version_counter": False,  # a resumed run overwrites its own last.ckpt
             }
         )
-        # The model table: Lightning's ModelSummary, deep enough to show embedding, encoder and head. Passing one
-        # is how Lightning's docs set the depth; enable_model_summary only adds a default one (which would log that
-        # it skips itself). --summary.max_depth 0 hides the table.
-        parser.add_lightning_class_args(ModelSummary, "summary")
+        # The model table: Lightning's ModelSummary, deep enough to show embedding, encoder and head, without the
+        # metric objects (ModelTable). Passing one is how Lightning's docs set the depth; enable_model_summary only
+        # adds a default one (which would log that it skips itself). --summary.max_depth 0 hides the table.
+        parser.add_lightning_class_args(ModelTable, "summary")
         parser.set_defaults({"summary.max_depth": 2, "trainer.enable_model_summary": False})
         parser.add_lightning_class_args(EpochTimer, "epoch_timer")
         parser.add_lightning_class_args(TokenThroughput, "throughput")  # samples/s and real tokens/s per step
@@ -189,6 +190,9 @@ class SeqCLI(LightningCLI):
 
     def before_fit(self) -> None:
         self._created = None
+        hp = self.model.hparams
+        if hp.get("teachers"):  # refused before the run's directory exists; the model checks again when it loads them
+            check_teachers(hp.teachers, hp.vocab_size, hp.num_classes, self.datamodule)
         if self.trainer.is_global_zero:  # other DDP ranks start once rank zero has begun writing
             directory = run_directory(self.trainer)
             refuse_to_overwrite(directory, self.config_init.fit.ckpt_path)
@@ -339,7 +343,7 @@ def run(args: list[str] | None = None, command: str = "fit", callbacks: list[Cal
     ``callbacks`` join the configured ones (e.g. the tuner's pruning callback, which holds a live trial).
     """
     subcommand, argv = _command_line(args, command)
-    with expected_library_warnings():
+    with expected_library_warnings(), console_messages():
         return build_cli(SeqCLI, subcommand, argv, callbacks)
 
 

@@ -9,57 +9,84 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")  # before pyplot: no display on servers and in CI
 from matplotlib import pyplot as plt
 from matplotlib.figure import Figure
 
-from lightning_seq.reporting.report import ClassificationReport
+from lightning_seq.reporting.report import MATRIX_SHOWN, ClassificationReport
 
 Curve = list[tuple[int, float]]  # (epoch, counted from 1, value)
 
 
 def confusion_matrix_figure(report: ClassificationReport, title: str = "Confusion matrix") -> Figure:
-    """Row-normalised (each true topic's row sums to 100 %), so that small topics are as visible as ``earn``.
+    """Row-normalised (each true label's row is a % of its test items), so that small labels are as visible as
+    ``earn``; labels with the most test items first.
 
-    Cells of 10 % and more carry their percentage, on the same 0-100 % scale as the colour bar, in a font
-    that stays legible when TensorBoard shrinks the image; the row labels carry each topic's test support.
+    Above ``MATRIX_LIMIT`` labels it shows the ``MATRIX_SHOWN`` most-confused ones and says so in the title (a
+    matrix of every label is unreadable, and at 10,000 labels would take gigabytes); their rows keep their
+    percentages of all the label's items. Cells of 10 % and more carry their percentage, on the same 0-100 % scale
+    as the colour bar; the row labels carry each label's test support.
     """
-    percent = 100 * report.normalized_confusion().numpy()
-    count = len(report.classes)
-    size = max(7.0, 0.34 * count + 2.5)
+    indices = report.matrix_classes()
+    count = len(indices)
+    percent = np.zeros((count, count))
+    for row, true in enumerate(indices):
+        counts = report.confusion[true]
+        percent[row] = [100 * counts[predicted] / max(sum(counts), 1) for predicted in indices]
+    names = [report.classes[index].name for index in indices]
+    size = max(7.0, 0.3 * count + 3.0)
     figure, axes = plt.subplots(figsize=(size + 1.2, size), layout="constrained")
     image = axes.imshow(percent, cmap="Blues", vmin=0.0, vmax=100.0)
-    axes.set_xticks(range(count), report.names, rotation=90, fontsize=9)
-    axes.set_yticks(range(count), [f"{row.name} ({row.support})" for row in report.classes], fontsize=9)
-    axes.set_xlabel("predicted topic", fontsize=11)
-    axes.set_ylabel("true topic (test items)", fontsize=11)
-    axes.set_title(f"{title}: % of each true topic, accuracy {report.accuracy:.3f}", fontsize=12)
+    axes.set_xticks(range(count), names, rotation=90, fontsize=11)
+    rows = [f"{report.classes[index].name} ({report.classes[index].support})" for index in indices]
+    axes.set_yticks(range(count), rows, fontsize=11)
+    axes.set_xlabel("predicted label", fontsize=13)
+    axes.set_ylabel("true label (test items)", fontsize=13)
+    shown = f", the {count} most-confused of {len(report.classes):,} labels" if count < len(report.classes) else ""
+    axes.set_title(f"{title}: % of each true label{shown}, accuracy {report.accuracy:.3f}", fontsize=14)
     for true, row in enumerate(percent):
         for predicted, share in enumerate(row):
             if share >= 10:
                 colour = "white" if share > 60 else "black"
-                axes.text(predicted, true, f"{share:.0f}", ha="center", va="center", fontsize=8, color=colour)
-    figure.colorbar(image, ax=axes, fraction=0.04, label="% of the true topic's test items")
+                axes.text(predicted, true, f"{share:.0f}", ha="center", va="center", fontsize=10, color=colour)
+    figure.colorbar(image, ax=axes, fraction=0.04, label="% of the true label's test items")
     return figure
 
 
 def per_class_f1_figure(report: ClassificationReport, title: str = "Per-topic F1") -> Figure:
-    """Topics sorted by F1, with their test support, and the macro average as a line."""
-    rows = sorted(report.classes, key=lambda row: row.f1, reverse=True)
-    figure, axes = plt.subplots(figsize=(max(8.0, 0.25 * len(rows) + 2), 4.5), layout="constrained")
-    axes.bar(range(len(rows)), [row.f1 for row in rows], color="tab:blue")
+    """Labels sorted by F1, with their test support, and the macro average as a line.
+
+    A label without test items has no F1 (torchmetrics counts it 0): it gets a grey hatched bar of its own, after
+    the others, and a legend entry, so that it does not read as a label the model always misses. Above
+    ``MATRIX_LIMIT`` labels the chart shows the ``MATRIX_SHOWN`` with the most test items, and says so.
+    """
+    rows = list(report.classes)
+    if report.bounded:
+        rows = sorted(rows, key=lambda row: (-row.support, row.name))[:MATRIX_SHOWN]
+    rows.sort(key=lambda row: (row.support == 0, -row.f1, row.name))
+    present = [index for index, row in enumerate(rows) if row.support]
+    missing = [index for index, row in enumerate(rows) if not row.support]
+    figure, axes = plt.subplots(figsize=(max(8.0, 0.3 * len(rows) + 2), 5.5), layout="constrained")
+    axes.bar(present, [rows[index].f1 for index in present], color="tab:blue")
+    if missing:
+        axes.bar(missing, [1.0] * len(missing), color="0.9", edgecolor="0.5", hatch="//", label="no test items: no F1")
     axes.axhline(report.macro.f1, color="tab:red", linestyle="--", label=f"macro F1 {report.macro.f1:.3f}")
-    axes.set_xticks(range(len(rows)), [f"{row.name} ({row.support})" for row in rows], rotation=90, fontsize=7)
+    axes.set_xticks(range(len(rows)), [f"{row.name} ({row.support})" for row in rows], rotation=90, fontsize=10)
     axes.set_ylim(0, 1)
-    axes.set_ylabel("F1")
-    axes.set_title(f"{title} (test support in brackets)")
+    axes.set_ylabel("F1", fontsize=12)
+    shown = f", the {len(rows)} of {len(report.classes):,} labels with the most test items" if report.bounded else ""
+    axes.set_title(f"{title} (test support in brackets{shown})", fontsize=13)
     axes.legend(loc="upper right")
     return figure
 
 
-def training_curves_figure(curves: Mapping[str, Curve], title: str = "Training curves") -> Figure:
-    """Losses on the left, accuracies on the right; ``curves`` maps a logged tag to its per-epoch values."""
+def training_curves_figure(
+    curves: Mapping[str, Curve], title: str = "Training curves", best_epoch: int | None = None
+) -> Figure:
+    """Losses on the left, accuracies on the right; ``curves`` maps a logged tag to its per-epoch values, and
+    ``best_epoch`` (counted from 1), the checkpoint the run keeps as its best, gets a dotted line on both."""
     figure, (losses, accuracies) = plt.subplots(1, 2, figsize=(11, 4), layout="constrained")
     for axes, kind in ((losses, "loss"), (accuracies, "acc")):
         for tag, points in curves.items():
@@ -70,6 +97,8 @@ def training_curves_figure(curves: Mapping[str, Curve], title: str = "Training c
         axes.set_ylabel("accuracy" if kind == "acc" else "cross-entropy")
         axes.xaxis.get_major_locator().set_params(integer=True)
         axes.grid(alpha=0.3)
+        if best_epoch is not None:
+            axes.axvline(best_epoch, color="0.3", linestyle=":", label=f"best checkpoint (epoch {best_epoch})")
         if axes.get_legend_handles_labels()[0]:
             axes.legend()
     figure.suptitle(title)

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 from torchmetrics import MetricCollection
@@ -28,6 +29,12 @@ from torchmetrics.classification import (
     MultilabelRecall,
     MultilabelStatScores,
 )
+
+# Above MATRIX_LIMIT classes a figure of every label would be unreadable and, at thousands of labels, take gigabytes:
+# the confusion matrix shows the MATRIX_SHOWN most-confused labels, the F1 chart the MATRIX_SHOWN most frequent ones,
+# and the report's JSON keeps the matrix's non-zero cells only.
+MATRIX_LIMIT = 60
+MATRIX_SHOWN = 40
 
 
 @dataclass(frozen=True)
@@ -77,8 +84,49 @@ class ClassificationReport:
         counts = torch.tensor(self.confusion, dtype=torch.float64)
         return counts / counts.sum(dim=1, keepdim=True).clamp(min=1)
 
+    def matrix_classes(self, limit: int = MATRIX_LIMIT, shown: int = MATRIX_SHOWN) -> tuple[int, ...]:
+        """The class indices a confusion-matrix figure shows, most test items first (then by name): every class up
+        to ``limit``; above it the ``shown`` with the most off-diagonal items (their items predicted as another
+        class, and other classes' items predicted as them)."""
+        order = range(len(self.classes))
+        if len(self.classes) > limit:
+            mass = self.off_diagonal_mass()
+            order = sorted(order, key=lambda i: (-mass[i], -self.classes[i].support, self.classes[i].name))[:shown]
+        return tuple(sorted(order, key=lambda i: (-self.classes[i].support, self.classes[i].name)))
+
+    def off_diagonal_mass(self) -> np.ndarray:
+        """Per class, the test items confused with another class either way (one row at a time: no dense copy)."""
+        count = len(self.confusion)
+        rows = np.zeros(count, dtype=np.int64)
+        columns = np.zeros(count, dtype=np.int64)
+        for index, row in enumerate(self.confusion):
+            values = np.fromiter(row, dtype=np.int64, count=count)
+            rows[index] = values.sum() - values[index]
+            values[index] = 0
+            columns += values
+        return rows + columns
+
+    @property
+    def bounded(self) -> bool:
+        """Whether the figures show a part of the labels (more than ``MATRIX_LIMIT``)."""
+        return len(self.classes) > MATRIX_LIMIT
+
     def to_dict(self) -> dict:
-        return asdict(self)
+        """Every field; above ``MATRIX_LIMIT`` classes the confusion matrix as its non-zero cells
+        (``confusion_cells``: ``[true, predicted, count]``), not a dense table of mostly zeros."""
+        data = {field.name: getattr(self, field.name) for field in fields(self)}  # asdict deep-copies the matrix
+        data |= {"classes": [asdict(row) for row in self.classes], "macro": asdict(self.macro)}
+        data |= {"weighted": asdict(self.weighted), "micro": asdict(self.micro) if self.micro else None}
+        data["overlap"] = [asdict(overlap) for overlap in self.overlap]
+        if self.bounded and self.confusion:
+            data["confusion"] = None
+            data["confusion_cells"] = [
+                [true, predicted, count]
+                for true, row in enumerate(self.confusion)
+                for predicted, count in enumerate(row)
+                if count
+            ]
+        return data
 
     def to_markdown(self) -> str:
         total = sum(row.support for row in self.classes)
@@ -87,8 +135,17 @@ class ClassificationReport:
             first += f" ({total:,} labels on the items; support counts items with the label)."
         else:
             first = f"Accuracy {self.accuracy:.4f} on {total:,} items."
-        lines = [first, *(overlap.line() for overlap in self.overlap)]
-        lines += ["", "| label | precision | recall | F1 | support |", "| --- | ---: | ---: | ---: | ---: |"]
+        lines = [first, *(overlap.line() for overlap in self.overlap), ""]
+        if self.bounded:
+            shown = f"the {MATRIX_SHOWN} most-confused of the {len(self.classes):,} labels" if self.confusion else ""
+            lines += [
+                f"The figures show part of the {len(self.classes):,} labels: "
+                + (f"confusion_matrix.png {shown}, " if shown else "")
+                + f"per_class_f1.png the {MATRIX_SHOWN} with the most test items. The table below has every label"
+                + (" and the JSON file every non-zero confusion cell." if shown else "."),
+                "",
+            ]
+        lines += ["| label | precision | recall | F1 | support |", "| --- | ---: | ---: | ---: | ---: |"]
         for row in (*self.classes, *([self.micro] if self.micro else []), self.macro, self.weighted):
             lines.append(f"| {row.name} | {row.precision:.3f} | {row.recall:.3f} | {row.f1:.3f} | {row.support:,} |")
         return "\n".join(lines) + "\n"

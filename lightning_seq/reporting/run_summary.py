@@ -45,10 +45,7 @@ def log_hparams_with_results(trainer: L.Trainer, summary: dict[str, Any]) -> Non
     results = {"hp/best_val_acc": summary["best_val_acc"], "hp/epochs": summary["epochs"]}
     results |= {f"hp/{key}": value for key, value in (summary["test"] or {}).items()}
     results = {key: value for key, value in results.items() if value is not None}
-    settings = dict(trainer.lightning_module.hparams)
-    if trainer.datamodule is not None:
-        settings |= {f"data/{key}": value for key, value in trainer.datamodule.hparams.items()}
-    plain = {key: value for key, value in settings.items() if isinstance(value, int | float | str | bool)}
+    plain = hparams_table(trainer)
     for logger in trainer.loggers:
         if isinstance(logger, TensorBoardLogger):
             logger.log_hyperparams(plain, results)
@@ -56,3 +53,24 @@ def log_hparams_with_results(trainer: L.Trainer, summary: dict[str, Any]) -> Non
             logger.log_hyperparams(plain)
             logger.log_metrics(results, step=trainer.global_step)
         logger.save()
+
+
+# Settings that mean something only for multi-label runs: a single-label run's HParams row leaves them out.
+MULTI_LABEL_ONLY = ("per_label_thresholds", "at_least_one_label", "multi_label_loss")
+
+
+def hparams_table(trainer: L.Trainer) -> dict[str, int | float | str | bool]:
+    """The run's settings as one HParams row: the model's, and the data's under ``data/``, plain values only,
+    without LightningCLI's bookkeeping (``_instantiator``, ``_class_path``) or a single-label run's multi-label
+    settings."""
+    module = trainer.lightning_module
+    settings = dict(module.hparams)
+    if not getattr(module, "multi_label", False):
+        settings = {key: value for key, value in settings.items() if key not in MULTI_LABEL_ONLY}
+    if trainer.datamodule is not None:
+        settings |= {f"data/{key}": value for key, value in trainer.datamodule.hparams.items()}
+    return {
+        key: value
+        for key, value in settings.items()
+        if isinstance(value, int | float | str | bool) and not key.rpartition("/")[2].startswith("_")
+    }

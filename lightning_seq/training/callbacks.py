@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from lightning_seq.data.batching import Batch
 from lightning_seq.reporting.plots import (
     confusion_matrix_figure,
     per_class_f1_figure,
+    plt,
     save_figure,
     training_curves_figure,
 )
@@ -150,9 +152,24 @@ class TrainingCurves(EpochEndCallback):
         if not curves:
             return  # nothing logged per epoch (e.g. a run stopped inside its first epoch)
         checkpoints = trainer.checkpoint_callback.dirpath if trainer.checkpoint_callback else None
-        figure = training_curves_figure(curves, f"{_model_label(pl_module)} training curves")
+        figure = training_curves_figure(
+            curves, f"{_model_label(pl_module)} training curves", _best_epoch(trainer, rows)
+        )
         self.path = save_figure(figure, Path(checkpoints or directory) / self.filename)
         print(f"Training curves: {self.path}", flush=True)
+
+
+def _best_epoch(trainer: L.Trainer, rows: list[dict[str, str]]) -> int | None:
+    """The epoch (from 1) whose value of the checkpoint callback's monitor is its best, as ``epochs.csv`` has it."""
+    callback = trainer.checkpoint_callback
+    monitor = getattr(callback, "monitor", None)
+    scored = [
+        (float(row[monitor]), int(row["epoch"])) for row in rows if monitor and row.get(monitor) not in (None, "")
+    ]
+    if not scored:
+        return None
+    best = max if getattr(callback, "mode", "min") == "max" else min
+    return best(scored, key=lambda pair: pair[0])[1]  # the first epoch of equal scores, as ModelCheckpoint keeps
 
 
 def read_epochs(path: Path) -> list[dict[str, str]]:
@@ -207,16 +224,25 @@ class TestReport(L.Callback):
         if not trainer.is_global_zero:
             return
         directory = Path(self.dirpath) if self.dirpath else run_directory(trainer)
+        self.written = [*self.report.write(directory)]  # the numbers first: a figure never costs them
         title = _model_label(pl_module)
-        figures = {"per_class_f1": per_class_f1_figure(self.report, f"{title} test per-label F1")}
+        drawers = {"per_class_f1": lambda: per_class_f1_figure(self.report, f"{title} test per-label F1")}
         if not self.multi_label:  # a multi-label item has no single true class to put on a row
-            figures["confusion_matrix"] = confusion_matrix_figure(self.report, f"{title} test")
-        for logger in trainer.loggers:
-            if isinstance(logger, TensorBoardLogger):  # images are a TensorBoard view; every logger gets the files
-                for name, figure in figures.items():
+            drawers["confusion_matrix"] = lambda: confusion_matrix_figure(self.report, f"{title} test")
+        loggers = [logger for logger in trainer.loggers if isinstance(logger, TensorBoardLogger)]
+        for name, draw in drawers.items():
+            try:
+                figure = draw()
+                for logger in loggers:  # images are a TensorBoard view; every logger gets the files
                     logger.experiment.add_figure(f"test/{name}", figure, trainer.global_step, close=False)
-        self.written = [*self.report.write(directory)]
-        self.written += [save_figure(figure, directory / f"{name}.png") for name, figure in figures.items()]
+                self.written.append(save_figure(figure, directory / f"{name}.png"))
+            except Exception as error:
+                plt.close("all")
+                warnings.warn(
+                    f"{name}.png was not drawn ({type(error).__name__}: {str(error)[:200]}); the test report and "
+                    "metrics are written",
+                    stacklevel=1,
+                )
         print("Test report: " + ", ".join(str(path) for path in self.written), flush=True)
 
 

@@ -9,14 +9,23 @@ would give them).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from lightning_seq.checkpoint_file import read_checkpoint
+from lightning_seq.data.datamodule import ReutersDataModule
+from lightning_seq.data.text_datamodule import TextFilesDataModule
+from lightning_seq.data.tokenizer import WordTokenizer
 from lightning_seq.errors import BadCheckpoint
+
+if TYPE_CHECKING:
+    from lightning_seq.inference.loading import CheckpointEncoding
 
 
 class TeacherTargets:
@@ -82,15 +91,113 @@ def load_teachers(
     teachers = []
     for path in paths:
         model = load(str(path))
-        hp = model.hparams
-        if (hp.vocab_size, hp.num_classes) != (vocab_size, num_classes):
-            raise BadCheckpoint(
-                f"teacher {path} has vocab_size {hp.vocab_size} and {hp.num_classes} classes, the student "
-                f"{vocab_size} and {num_classes}: a teacher must read the student's token ids and name its labels; "
-                "train it with the same data settings"
-            )
+        _check_sizes(path, model.hparams, vocab_size, num_classes)
         teachers.append(model.net)
     return teachers
+
+
+def check_teachers(paths: Sequence[str | Path], vocab_size: int, num_classes: int, datamodule: Any) -> None:
+    """Everything :func:`load_teachers` and :func:`check_teacher_encodings` refuse, from the checkpoints' settings
+    alone (no weights loaded): the CLI calls it before a run's directory is written, so a refused teacher leaves
+    nothing behind."""
+    for path in paths:
+        _check_sizes(path, read_checkpoint(path)["hyper_parameters"], vocab_size, num_classes)
+    check_teacher_encodings(paths, datamodule)
+
+
+def _check_sizes(path: str | Path, hp: Mapping[str, Any], vocab_size: int, num_classes: int) -> None:
+    if (hp.get("vocab_size"), hp.get("num_classes")) != (vocab_size, num_classes):
+        raise BadCheckpoint(
+            f"teacher {path} has vocab_size {hp.get('vocab_size')} and {hp.get('num_classes')} classes, the student "
+            f"{vocab_size} and {num_classes}: a teacher must read the student's token ids and name its labels; "
+            "train it with the same data settings"
+        )
+
+
+def check_teacher_encodings(paths: Sequence[str | Path], datamodule: Any) -> None:
+    """Refuse, in one line naming the teacher and what differs, a teacher that reads other words or means other
+    labels by the same ids as the student's data (equal sizes are not enough: another file gives another vocabulary).
+
+    The comparison is the ensembles' (:func:`lightning_seq.inference.loading.ensemble_encoding`), except ``maxlen``
+    and ``truncating``: teachers read the student's rows, as the student cut them. A DataModule that is neither the
+    Reuters nor the text-files one is not compared (its encoding is unknown).
+    """
+    from lightning_seq.inference import loading  # it imports the module that imports this one
+
+    student = _datamodule_encoding(datamodule, loading.CheckpointEncoding)
+    if student is None:
+        return
+    student_kind = _kind(type(datamodule))
+    data_dir = datamodule.hparams.get("data_dir") if student_kind == "Reuters" else None
+    for path in paths:
+        teacher_kind = _kind(loading.datamodule_class(path))
+        if teacher_kind != student_kind:
+            raise BadCheckpoint(
+                f"teacher {path} was trained on {teacher_kind}, the student on {student_kind}: a teacher must read "
+                "the student's token ids and name its labels; train it on the student's data settings"
+            )
+        teacher = dataclasses.replace(
+            loading.checkpoint_encoding(path, data_dir), maxlen=student.maxlen, truncating=student.truncating
+        )
+        if loading._encoding_key(teacher) != loading._encoding_key(student):
+            raise BadCheckpoint(
+                f"teacher {path} encodes the data differently from the student ({_differences(teacher, student)}): "
+                "a teacher must read the student's token ids as the same words and name its labels; train it "
+                "on the student's data settings (the same training file, num_words, min_count, tokenizer)"
+            )
+
+
+def _kind(datamodule_class: type) -> str | None:
+    if issubclass(datamodule_class, TextFilesDataModule):
+        return "text files"
+    return "Reuters" if issubclass(datamodule_class, ReutersDataModule) else None
+
+
+def _datamodule_encoding(datamodule: Any, encoding: type[CheckpointEncoding]) -> CheckpointEncoding | None:
+    """The student's encoding, built as :func:`~lightning_seq.inference.loading.checkpoint_encoding` builds a
+    checkpoint's (the Reuters word index itself is not compared: ``num_words`` and ``skip_top`` choose the ids)."""
+    hp = datamodule.hparams
+    kind = _kind(type(datamodule))
+    if kind == "text files":
+        tokenizer, words = datamodule.text_tokenizer(), datamodule.words
+    elif kind == "Reuters":
+        tokenizer, words = WordTokenizer({}, datamodule.vocab_size, hp.get("skip_top", 0)), None
+    else:
+        return None
+    return encoding(
+        tokenizer, tuple(datamodule.label_names), hp.maxlen, hp.get("truncating", "pre"), datamodule.multi_label,
+        words, getattr(tokenizer, "serialized", None),
+    )  # fmt: skip
+
+
+def _differences(teacher: CheckpointEncoding, student: CheckpointEncoding) -> str:
+    """``labels: the teacher has 'x' where the student has 'y' (first of 3); vocabulary: ...``, short."""
+    parts = []
+    if teacher.label_names != student.label_names:
+        parts.append("labels: " + _first_difference(teacher.label_names, student.label_names, "label"))
+    if teacher.multi_label != student.multi_label:
+        parts.append(f"multi_label {teacher.multi_label} vs the student's {student.multi_label}")
+    if (teacher.subword is None) != (student.subword is None):
+        kinds = ("a subword tokenizer" if enc.subword else "a word vocabulary" for enc in (teacher, student))
+        parts.append("tokenizer: {} vs the student's {}".format(*kinds))
+    elif teacher.subword != student.subword:
+        parts.append("tokenizer: another subword vocabulary")
+    elif teacher.words != student.words:
+        parts.append("vocabulary: " + _first_difference(teacher.words or (), student.words or (), "word"))
+    if teacher.tokenizer.vocab_size != student.tokenizer.vocab_size:
+        parts.append(f"vocab_size {teacher.tokenizer.vocab_size} vs the student's {student.tokenizer.vocab_size}")
+    teacher_skip, student_skip = (getattr(enc.tokenizer, "skip_top", None) for enc in (teacher, student))
+    if teacher_skip != student_skip:
+        parts.append(f"skip_top {teacher_skip} vs the student's {student_skip}")
+    return "; ".join(parts) or "its encoding"
+
+
+def _first_difference(theirs: Sequence[str], ours: Sequence[str], what: str) -> str:
+    differ = sum(a != b for a, b in zip(theirs, ours, strict=False)) + abs(len(theirs) - len(ours))
+    index = next((i for i, (a, b) in enumerate(zip(theirs, ours, strict=False)) if a != b), min(len(theirs), len(ours)))
+    mine = repr(theirs[index][:40]) if index < len(theirs) else "none"
+    yours = repr(ours[index][:40]) if index < len(ours) else "none"
+    return f"{what} {index + 1} is {mine} for the teacher, {yours} for the student, {differ:,} of {len(ours):,} differ"
 
 
 def _key(row: Tensor, length: int) -> bytes:

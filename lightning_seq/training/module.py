@@ -28,7 +28,12 @@ from lightning_seq.data.batching import Batch
 from lightning_seq.errors import BadCheckpoint, BadValue, TrainingDiverged
 from lightning_seq.nn.classifier import Cell, Pooling, RecurrentClassifier, VariableLength
 from lightning_seq.nn.embeddings import Coverage, VectorFormat, embedding_matrix
-from lightning_seq.training.distillation import TeacherTargets, distillation_loss, load_teachers
+from lightning_seq.training.distillation import (
+    TeacherTargets,
+    check_teacher_encodings,
+    distillation_loss,
+    load_teachers,
+)
 from lightning_seq.training.optimization import discriminative_groups, optimizer_and_schedule, unfreeze_top_groups
 from lightning_seq.training.pretraining import load_pretrained_encoder
 from lightning_seq.training.thresholds import ThresholdSweep, decide
@@ -260,6 +265,7 @@ class SequenceClassifier(L.LightningModule):
             return SequenceClassifier.load_from_checkpoint(path, map_location="cpu", weights_only=True)
 
         teachers = load_teachers(hp.teachers, load, hp.vocab_size, hp.num_classes)
+        check_teacher_encodings(hp.teachers, self.trainer.datamodule)
         train = self.trainer.datamodule.datasets["train"]
         started = time.perf_counter()
         targets = TeacherTargets.from_teachers(teachers, train.tokens, train.lengths, hp.distill_temperature)
