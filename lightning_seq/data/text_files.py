@@ -13,6 +13,7 @@ file's content, or none at all with ``quote_content=False``.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import json
 import os
@@ -273,14 +274,20 @@ def _undecodable(path: Path, encoding: str, error: UnicodeError, opts: _Options)
 def _first_undecodable(path: Path, encoding: str) -> tuple[int | None, bytes | None]:
     """The line number of the first bytes ``encoding`` cannot decode, and up to 4 of them (``None`` for an error
     that is not about particular bytes, as a missing UTF-16 byte order mark)."""
-    decoder = codecs.getincrementaldecoder(encoding)()
-    newlines = 0
+    make = codecs.getincrementaldecoder(encoding)
+    decoder, newlines = make(), 0
     with _open(path, _Options()) as binary:
         while True:
             chunk = binary.readline(_PEEK_BYTES)  # an incremental decoder accepts any split of the bytes
+            state = decoder.getstate()
             try:
                 newlines += decoder.decode(chunk, final=not chunk).count("\n")
             except UnicodeDecodeError as error:
+                # the line ends decoded before the bad bytes (error.object is the decoder's pending bytes + chunk)
+                before = make()
+                before.setstate(state)
+                with contextlib.suppress(UnicodeError):
+                    newlines += before.decode(error.object[len(state[0]) : error.start]).count("\n")
                 return newlines + 1, bytes(error.object[error.start : error.start + 4])
             except UnicodeError:
                 return newlines + 1, None
@@ -318,6 +325,7 @@ def _csv_rows(path: Path, fmt: str, columns: Columns, encoding: str, opts: _Opti
             if header is None:
                 return
             header = [name.strip().lstrip("\ufeff") for name in header]
+            record[0] = 0
             _check_header(path, header, columns, opts)
             text_at = header.index(columns.text)
             label_at = header.index(columns.label) if columns.label is not None else None
