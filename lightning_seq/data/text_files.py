@@ -19,6 +19,7 @@ import json
 import os
 import shlex
 import stat
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -353,7 +354,7 @@ def _csv_rows(path: Path, fmt: str, columns: Columns, encoding: str, opts: _Opti
 
 def _check_header(path: Path, header: list[str], columns: Columns, opts: _Options) -> None:
     """Refuse repeated column names and missing columns, suggesting only plausible ones."""
-    repeated = sorted({name for name in header if header.count(name) > 1})
+    repeated = sorted(name for name, count in Counter(header).items() if count > 1)
     if repeated:
         names = f" {_names(repeated)}" if opts.quote_content else ""
         raise BadValue(
@@ -455,17 +456,19 @@ def _json_rows(path: Path, fmt: str, columns: Columns, encoding: str, opts: _Opt
 
 
 def _json_labels(value: object, separator: str | None, where: str, opts: _Options) -> tuple[tuple[str, ...], bool]:
-    shown = f" {excerpt(json.dumps(value, ensure_ascii=False))}" if opts.quote_content else ""
+    def shown() -> str:
+        return f" {excerpt(json.dumps(value, ensure_ascii=False))}" if opts.quote_content else ""
+
     if isinstance(value, list):
         if not value or not all(isinstance(item, str | int) and not isinstance(item, bool) for item in value):
-            raise BadValue(f"{where}: the label list{shown} must hold one or more strings")
+            raise BadValue(f"{where}: the label list{shown()} must hold one or more strings")
         labels = tuple(str(item).strip() for item in value)
         if not all(labels):
-            raise BadValue(f"{where}: an empty label in the label list{shown}; every label needs a name")
+            raise BadValue(f"{where}: an empty label in the label list{shown()}; every label needs a name")
         return labels, True
     if isinstance(value, str | int) and not isinstance(value, bool):
         return _split_labels(str(value), separator, where, opts), False
-    raise BadValue(f"{where}: the label{shown} is not a string or a list of strings")
+    raise BadValue(f"{where}: the label{shown()} is not a string or a list of strings")
 
 
 def _fasttext_rows(path: Path, fmt: str, columns: Columns, encoding: str, opts: _Options) -> Iterator[TextRow]:
@@ -481,11 +484,17 @@ def _fasttext_rows(path: Path, fmt: str, columns: Columns, encoding: str, opts: 
 
 
 def _folder_rows(path: Path, fmt: str, columns: Columns, encoding: str, opts: _Options) -> Iterator[TextRow]:
-    folders = sorted(child for child in path.iterdir() if child.is_dir())
+    try:
+        folders = sorted(child for child in path.iterdir() if child.is_dir())
+    except OSError as error:
+        raise BadValue(f"{_shown(path)} cannot be listed ({error.strerror}); give a readable folder") from None
     if not folders:
         raise BadValue(f"{_shown(path)} has no subfolders; put each label's texts in <label>/*.txt under it")
     for folder in folders:
-        files = sorted(folder.glob("*.txt"))
+        try:
+            files = sorted(folder.glob("*.txt"))
+        except OSError as error:
+            raise BadValue(f"{_shown(folder)} cannot be listed ({error.strerror}); give a readable folder") from None
         if not files:
             raise BadValue(f"{_shown(folder)} holds no .txt files; remove the folder or add its label's texts")
         for file in files:
