@@ -115,7 +115,7 @@ def _shown(path: Path | str) -> str:
     return text if text.isprintable() else ascii(text)
 
 
-def _check_regular(path: Path, opts: _Options, what: str = "file") -> os.stat_result:
+def _check_regular(path: Path, what: str = "file") -> os.stat_result:
     """``os.stat`` of a file that may be read: it exists and is a regular file or a folder, never a FIFO, device or
     socket (opening a FIFO would block, a device never ends)."""
     try:
@@ -144,10 +144,10 @@ def _kind(mode: int) -> str:
     return next((name for test, name in kinds.items() if test(mode)), "not a file")
 
 
-def _open(path: Path, opts: _Options, encoding: str | None = None, newline: str | None = None) -> IO:
+def _open(path: Path, encoding: str | None = None, newline: str | None = None) -> IO:
     """``path`` opened for reading (text with ``encoding``, else binary) if it is a regular file; checked again on
     the open descriptor, without blocking, so a file swapped for a FIFO after the check is refused too."""
-    info = _check_regular(path, opts)
+    info = _check_regular(path)
     if stat.S_ISDIR(info.st_mode):
         raise BadValue(f"{_shown(path)} is a folder, not a text file; give a file")
     try:
@@ -171,7 +171,7 @@ def resolve_format(path: Path, fmt: Format, *, flag_prefix: str = "--data.") -> 
         return "folder"
     if path.suffix.lower() in _SUFFIXES:
         return _SUFFIXES[path.suffix.lower()]
-    with _open(path, _Options(flag_prefix)) as file:
+    with _open(path) as file:
         first = file.read(_PEEK_BYTES)
     if first.lstrip().startswith(FASTTEXT_PREFIX.encode()):
         return "fasttext"
@@ -204,7 +204,7 @@ def read_rows(
     opts = _Options(flag_prefix, quote_content, allow_empty)
     path = Path(path)
     _check_encoding(encoding, opts)
-    info = _check_regular(path, opts, "file or folder")
+    info = _check_regular(path, "file or folder")
     fmt = resolve_format(path, fmt, flag_prefix=flag_prefix)
     readers = {
         "csv": _csv_rows,
@@ -277,7 +277,7 @@ def _first_undecodable(path: Path, encoding: str) -> tuple[int | None, bytes | N
     that is not about particular bytes, as a missing UTF-16 byte order mark)."""
     make = codecs.getincrementaldecoder(encoding)
     decoder, newlines = make(), 0
-    with _open(path, _Options()) as binary:
+    with _open(path) as binary:
         while True:
             chunk = binary.readline(_PEEK_BYTES)  # an incremental decoder accepts any split of the bytes
             state = decoder.getstate()
@@ -318,7 +318,7 @@ def _bounded_lines(file: IO[str], path: Path, record: list[int] | None = None) -
 def _csv_rows(path: Path, fmt: str, columns: Columns, encoding: str, opts: _Options) -> Iterator[TextRow]:
     csv.field_size_limit(_CSV_FIELD_LIMIT)
     record = [0]  # characters of the record being read: csv.reader pulls lines only as the record needs them
-    with _open(path, opts, encoding, newline="") as file:
+    with _open(path, encoding, newline="") as file:
         numbered = _bounded_lines(file, path, record)
         reader = csv.reader((line for _, line in numbered), delimiter="\t" if fmt == "tsv" else ",")
         try:
@@ -416,16 +416,16 @@ def _split_labels(cell: str, separator: str | None, where: str, opts: _Options) 
     return labels
 
 
-def _numbered_lines(path: Path, encoding: str, opts: _Options) -> Iterator[tuple[str, str]]:
+def _numbered_lines(path: Path, encoding: str) -> Iterator[tuple[str, str]]:
     """``("<path> line N", line)`` for every line holding more than white space."""
-    with _open(path, opts, encoding) as file:
+    with _open(path, encoding) as file:
         for number, line in _bounded_lines(file, path):
             if line.strip():
                 yield f"{_shown(path)} line {number}", line
 
 
 def _json_rows(path: Path, fmt: str, columns: Columns, encoding: str, opts: _Options) -> Iterator[TextRow]:
-    for where, line in _numbered_lines(path, encoding, opts):
+    for where, line in _numbered_lines(path, encoding):
         try:
             record = json.loads(line)
         except json.JSONDecodeError as error:
@@ -472,7 +472,7 @@ def _json_labels(value: object, separator: str | None, where: str, opts: _Option
 
 
 def _fasttext_rows(path: Path, fmt: str, columns: Columns, encoding: str, opts: _Options) -> Iterator[TextRow]:
-    for where, line in _numbered_lines(path, encoding, opts):
+    for where, line in _numbered_lines(path, encoding):
         words = line.split()
         tags = 0
         while tags < len(words) and words[tags].startswith(FASTTEXT_PREFIX):
@@ -504,7 +504,7 @@ def _folder_rows(path: Path, fmt: str, columns: Columns, encoding: str, opts: _O
                     "(rename or move it)"
                 )
             try:
-                with _open(file, opts, encoding) as stream:
+                with _open(file, encoding) as stream:
                     text = stream.read(MAX_LINE_CHARS + 1)
             except UnicodeError as error:
                 raise _undecodable(file, encoding, error, opts) from None
