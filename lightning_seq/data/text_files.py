@@ -66,9 +66,29 @@ def resolve_format(path: Path, fmt: Format) -> str:
 
 
 def read_rows(
-    path: str | Path, fmt: Format = "auto", columns: Columns = Columns(), encoding: str = "utf-8"
+    path: str | Path,
+    fmt: Format = "auto",
+    columns: Columns = Columns(),
+    encoding: str = "utf-8",
+    *,
+    flag_prefix: str = "--data.",
+    quote_content: bool = True,
+    allow_empty: bool = False,
 ) -> Iterator[TextRow]:
-    """Every row of ``path``; raises :class:`BadValue` / :class:`MissingFile` with the file and line for bad input."""
+    """Every row of ``path``; raises :class:`BadValue` / :class:`MissingFile` with the file and line for bad input.
+
+    ``flag_prefix`` begins the option names in messages (``--`` for predict); ``allow_empty`` yields rows whose text
+    has no words instead of refusing them.
+    """
+    try:
+        yield from _read_rows(path, fmt, columns, encoding, allow_empty)
+    except BadValue as error:
+        if flag_prefix == "--data.":
+            raise
+        raise BadValue(str(error).replace("--data.", flag_prefix)) from None
+
+
+def _read_rows(path: str | Path, fmt: Format, columns: Columns, encoding: str, allow_empty: bool) -> Iterator[TextRow]:
     path = Path(path)
     if not path.exists():
         raise MissingFile(
@@ -89,7 +109,7 @@ def read_rows(
     rows = 0
     try:
         for row in readers[fmt](path, fmt, columns, encoding):
-            if not split_words(row.text):
+            if not allow_empty and not split_words(row.text):
                 raise BadValue(
                     f"{row.where}: the text is empty (no words after removing punctuation); fill it in or remove "
                     "the row"
