@@ -29,6 +29,10 @@ WORDS = {
 }
 
 
+# Flags as the checkpoint was trained, for the tests that are not about predict's defaults.
+AS_TRAINED = ("--text_column", "body", "--encoding", "latin-1", "--top_k", "2")
+
+
 def write_rows(path: Path, rows: list[dict], encoding: str = "latin-1") -> Path:
     with path.open("w", encoding=encoding, newline="") as file:
         writer = csv.DictWriter(file, fieldnames=list(rows[0]))
@@ -112,7 +116,7 @@ def test_csv_cells_that_are_formulas_are_escaped_and_json_lines_stay_raw(
     checkpoint: Path, hostile_input: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
     output = tmp_path / "out.csv"
-    status, _, err = on_file(capsys, checkpoint, hostile_input, output)
+    status, _, err = on_file(capsys, checkpoint, hostile_input, output, *AS_TRAINED)
     assert status == 0, err
     rows = read_csv(output)
     assert [row["id"] for row in rows] == ["'" + identifier for identifier in HOSTILE_IDS] + ["plain"]
@@ -121,7 +125,7 @@ def test_csv_cells_that_are_formulas_are_escaped_and_json_lines_stay_raw(
         assert row["labels"][1:] in LABELS and float(row["p_1"]) > 0 and row["reason"] == ""
 
     jsonl = tmp_path / "out.jsonl"
-    status, _, err = on_file(capsys, checkpoint, hostile_input, jsonl)
+    status, _, err = on_file(capsys, checkpoint, hostile_input, jsonl, *AS_TRAINED)
     assert status == 0, err
     records = [json.loads(line) for line in jsonl.read_text(encoding="utf-8").splitlines()]
     assert [record["id"] for record in records] == [*HOSTILE_IDS, "plain"]
@@ -179,7 +183,7 @@ def test_a_row_without_words_is_answered_with_a_reason_and_counted(
         [{"id": "a", "body": "wheat grain"}, {"id": "b", "body": "!!! ???"}, {"id": "c", "body": "bank profit"}],
     )
     output = tmp_path / "out.csv"
-    status, out, err = on_file(capsys, checkpoint, source, output)
+    status, out, err = on_file(capsys, checkpoint, source, output, *AS_TRAINED)
     assert status == 0, err
     rows = read_csv(output)
     assert [row["id"] for row in rows] == ["a", "b", "c"]
@@ -188,7 +192,7 @@ def test_a_row_without_words_is_answered_with_a_reason_and_counted(
     assert "Wrote 3 predictions" in out and "1 row(s) without words" in out and "in.csv line 3" in out
 
     jsonl = tmp_path / "out.jsonl"
-    status, _, err = on_file(capsys, checkpoint, source, jsonl)
+    status, _, err = on_file(capsys, checkpoint, source, jsonl, *AS_TRAINED)
     assert status == 0, err
     record = json.loads(jsonl.read_text().splitlines()[1])
     assert record == {
@@ -214,7 +218,7 @@ def test_an_output_under_a_regular_file_is_refused(
     blocker = tmp_path / "file.txt"
     blocker.write_text("keep me\n")
     for output in (blocker / "out.csv", blocker / "deeper" / "out.jsonl"):
-        status, _, err = on_file(capsys, checkpoint, hostile_input, output)
+        status, _, err = on_file(capsys, checkpoint, hostile_input, output, *AS_TRAINED)
         assert_refused(status, err, f"--output {output}", f"{blocker} is a file, not a folder")
     assert blocker.read_text() == "keep me\n" and leftovers(tmp_path) == []
 
@@ -228,7 +232,7 @@ def test_an_output_that_is_the_input_or_the_checkpoint_through_a_link_is_refused
     hard = tmp_path / "hard.csv"
     os.link(hostile_input, hard)
     for output in (symbolic, hard):
-        status, _, err = on_file(capsys, checkpoint, hostile_input, output)
+        status, _, err = on_file(capsys, checkpoint, hostile_input, output, *AS_TRAINED)
         assert_refused(status, err, f"--output {output} is the input")
     linked_checkpoint = tmp_path / "ckpt.jsonl"
     os.link(checkpoint, linked_checkpoint)
@@ -270,9 +274,19 @@ def test_a_full_disk_while_writing_is_one_line_and_leaves_nothing(checkpoint: Pa
     output = tmp_path / "out" / "predictions.csv"  # its folder is made for it, and removed again
     script = [sys.executable, str(REPO_ROOT / "scripts" / "predict.py"), "--ckpt", str(checkpoint)]
     result = subprocess.run(
-        [*script, "--input", str(source), "--output", str(output)],
+        [*script, "--input", str(source), "--output", str(output), *AS_TRAINED],
         capture_output=True, text=True, timeout=120, preexec_fn=_limit_file_size,
     )  # fmt: skip
     assert_refused(result.returncode, result.stderr.splitlines()[-1] + "\n", f"cannot write {output}", "size")
     assert "Traceback" not in result.stderr
     assert not output.parent.exists() and leftovers(tmp_path) == []
+
+
+def test_top_k_defaults_to_every_label_of_a_model_with_fewer_than_three(
+    checkpoint: Path, capsys: pytest.CaptureFixture
+) -> None:
+    status, out, err = predict(capsys, "--ckpt", str(checkpoint), "--text", "wheat grain tonnes", "--json")
+    assert status == 0, err
+    assert [topic["topic"] for topic in json.loads(out)["topics"]] in (LABELS, LABELS[::-1])
+    status, _, err = predict(capsys, "--ckpt", str(checkpoint), "--text", "wheat", "--top_k", "3")
+    assert_refused(status, err, "top_k must be in [1, 2], got 3")  # asked for explicitly: still refused
