@@ -162,13 +162,16 @@ def _predict_file(args: Namespace, device: torch.device) -> FileSummary:
         raise BadValue(f"--format {args.format}: choose auto, csv, tsv, jsonl or fasttext")
     if args.csv_formulas not in ("escape", "keep"):
         raise BadValue(f"--csv_formulas {args.csv_formulas}: choose escape (the default) or keep")
+    if args.encoding:
+        _check_encoding(args.encoding, "--encoding")
     check_input(args.input)
     check_output(args.output, args.input, args.ckpt)
     predictor = TopicPredictor.from_checkpoints(args.ckpt, args.data_dir, device)
     trained = data_settings(args.ckpt[0])
     text_column = args.text_column or _trained(trained, "text_column", "--text_column") or "text"
     encoding = args.encoding or _trained(trained, "encoding", "--encoding") or "utf-8"
-    _check_encoding(encoding, "--encoding" if args.encoding else "the checkpoint's training encoding")
+    if not args.encoding:
+        _check_encoding(encoding, "the checkpoint's training encoding")
     fmt = args.format or _default_format(args.input, trained.get("format"))
     summary = predict_file(
         predictor,
