@@ -14,7 +14,8 @@ from jsonargparse import Namespace
 
 from lightning_seq.cli.parsers import command_parser, parse
 from lightning_seq.errors import BadValue, MissingFile, report_user_errors
-from lightning_seq.inference.file_predictions import FileSummary, predict_file
+from lightning_seq.inference.file_predictions import FileSummary, check_output, predict_file
+from lightning_seq.inference.loading import data_settings
 from lightning_seq.inference.predictor import TopicPrediction, TopicPredictor
 
 
@@ -101,13 +102,32 @@ def main(argv: Sequence[str] | None = None) -> list[TopicPrediction] | FileSumma
         "--input", type=Path, help="a CSV/TSV (with a header), JSON lines or .txt (one text per line) file to predict"
     )
     parser.add_argument("--output", type=Path, help="with --input: the predictions, .jsonl or .csv")
-    parser.add_argument("--text_column", default="text", help="with --input: the text's column or JSON key")
+    parser.add_argument(
+        "--text_column",
+        help="with --input: the text's column or JSON key (default: the checkpoint's training column, else 'text')",
+    )
     parser.add_argument(
         "--id_column", default="id", help="with --input: carried into the output (the default 'id' when present)"
     )
-    parser.add_argument("--format", default="auto", help="with --input: auto, csv, tsv, jsonl or fasttext")
-    parser.add_argument("--encoding", default="utf-8", help="with --input: the file's text encoding")
-    parser.add_argument("--top_k", type=int, default=3, help="labels to show per text (ranked by probability)")
+    parser.add_argument(
+        "--format",
+        help="with --input: auto, csv, tsv, jsonl or fasttext (default: by the file's name; a name that does not "
+        "tell, by the checkpoint's training format)",
+    )
+    parser.add_argument(
+        "--encoding", help="with --input: the file's text encoding (default: the checkpoint's training encoding)"
+    )
+    parser.add_argument(
+        "--csv_formulas",
+        default="escape",
+        help="with a .csv --output: escape (a cell starting with = + - @ tab or CR gets a leading ' so that a "
+        "spreadsheet shows it as text) or keep (cells as they are)",
+    )
+    parser.add_argument(
+        "--top_k",
+        type=int,
+        help="labels to show per text, ranked by probability (default 3, or every label of a model with fewer)",
+    )
     parser.add_argument(
         "--json", action="store_true", help="one JSON object per text (with its line 'number') instead of a table"
     )
@@ -123,32 +143,102 @@ def main(argv: Sequence[str] | None = None) -> list[TopicPrediction] | FileSumma
         return _predict_file(args, device)
     numbers, texts = zip(*_read_texts(args), strict=True)
     predictor = TopicPredictor.from_checkpoints(args.ckpt, args.data_dir, device)
-    predictions = predictor.predict(list(texts), args.top_k, numbers=list(numbers))
+    predictions = predictor.predict(list(texts), top_k(args, predictor), numbers=list(numbers))
     for number, prediction in zip(numbers, predictions, strict=True):  # number: --text position or line
         record = {"number": number} | prediction.to_dict()
         print(json.dumps(record) if args.json else format_prediction(number, prediction))
     return predictions
 
 
+PREDICT_FORMATS = ("auto", "csv", "tsv", "jsonl", "fasttext")
+# Names that tell predict a file's format: the DataModule's suffixes, and .txt (one text per line).
+NAMED_FORMATS = (".csv", ".tsv", ".tab", ".jsonl", ".ndjson", ".json", ".txt")
+
+
 def _predict_file(args: Namespace, device: torch.device) -> FileSummary:
-    if args.format not in ("auto", "csv", "tsv", "jsonl", "fasttext"):
+    """``--input`` to ``--output``: the output is checked before the model is loaded, the columns, encoding and
+    format default to the checkpoint's training data, and every row is answered."""
+    if args.format is not None and args.format not in PREDICT_FORMATS:
         raise BadValue(f"--format {args.format}: choose auto, csv, tsv, jsonl or fasttext")
-    if not args.input.is_file():
-        raise MissingFile(f"--input {args.input} does not exist (or is not a file)")
+    if args.csv_formulas not in ("escape", "keep"):
+        raise BadValue(f"--csv_formulas {args.csv_formulas}: choose escape (the default) or keep")
+    if args.encoding:
+        _check_encoding(args.encoding, "--encoding")
+    check_input(args.input)
+    check_output(args.output, args.input, args.ckpt)
     predictor = TopicPredictor.from_checkpoints(args.ckpt, args.data_dir, device)
+    trained = data_settings(args.ckpt[0])
+    text_column = args.text_column or _trained(trained, "text_column", "--text_column") or "text"
+    encoding = args.encoding or _trained(trained, "encoding", "--encoding") or "utf-8"
+    if not args.encoding:
+        _check_encoding(encoding, "the checkpoint's training encoding")
+    fmt = args.format or _default_format(args.input, trained.get("format"))
     summary = predict_file(
         predictor,
         args.input,
         args.output,
-        args.top_k,
-        fmt=args.format,
-        text_column=args.text_column,
+        top_k(args, predictor),
+        fmt=fmt,
+        text_column=text_column,
         id_column=args.id_column,
-        encoding=args.encoding,
+        encoding=encoding,
         progress=sys.stderr.isatty(),
+        csv_formulas=args.csv_formulas,
+        checkpoints=args.ckpt,
     )
-    print(f"Wrote {summary.rows:,} predictions to {summary.output} ({summary.unknown_words:,} unknown words in all)")
+    note = f"{summary.unknown_words:,} unknown words in all"
+    if (text_column, encoding) != (args.text_column or "text", args.encoding or "utf-8"):
+        note += f"; column {text_column!r} in {encoding}, as the checkpoint's training data"
+    if summary.no_words:
+        note += (
+            f"; {summary.no_words:,} row(s) without words answered with no label and reason 'no words', the first "
+            f"at {summary.first_no_words}"
+        )
+    print(f"Wrote {summary.rows:,} predictions to {summary.output} ({note})")
     return summary
+
+
+def top_k(args: Namespace, predictor: TopicPredictor) -> int:
+    """``--top_k``, or 3 capped at the model's label count (a two-label model answers with both)."""
+    return args.top_k if args.top_k is not None else min(3, len(predictor.topic_names))
+
+
+def check_input(path: Path) -> None:
+    """``--input`` must be a regular file (or a link to one): a folder, a device such as /dev/zero or a FIFO is
+    refused before anything is read (a FIFO would block, a device never ends)."""
+    if not path.exists():
+        raise MissingFile(f"--input {path} does not exist; give a CSV/TSV, JSON lines or .txt file")
+    if path.is_dir():
+        raise BadValue(f"--input {path} is a folder; give a CSV/TSV, JSON lines or .txt file")
+    if not path.is_file():
+        raise BadValue(f"--input {path} is not a regular file (a device, FIFO or socket); give a file on disk")
+
+
+def _trained(settings: dict, key: str, flag: str) -> str | None:
+    """A text-files checkpoint's setting (``None`` for Reuters checkpoints); a crafted value is refused, not used."""
+    value = settings.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value or len(value) > 200:
+        shown = repr(value)[:60]
+        raise BadValue(f"the checkpoint's training {key} {shown} is not usable here; pass {flag}")
+    return value
+
+
+def _check_encoding(encoding: str, source: str) -> None:
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        raise BadValue(
+            f"{source} {encoding[:60]!r} is not an encoding Python knows; pass --encoding, e.g. utf-8, latin-1, cp1252"
+        ) from None
+
+
+def _default_format(path: Path, trained: object) -> str:
+    """``auto`` when the input's name tells its format; else the checkpoint's training format if predict reads it."""
+    if path.suffix.lower() in NAMED_FORMATS or trained not in PREDICT_FORMATS:
+        return "auto"
+    return str(trained)
 
 
 def usable_device(name: str) -> torch.device:

@@ -8,7 +8,9 @@ held in memory whole.
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import io
 import os
 import tempfile
 import urllib.request
@@ -18,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from lightning_seq.errors import UserError
+from lightning_seq.errors import NotWritable, UserError
 
 DATA_ENV = "LIGHTNING_SEQ_DATA"
 
@@ -81,26 +83,99 @@ def atomic_write(path: Path, payload: bytes) -> None:
         file.write(payload)
 
 
+# What the user can do about a write that failed, by errno; others are named by the system's own words.
+_WRITE_ADVICE = {
+    errno.ENOSPC: "the disk is full; free some space or write elsewhere",
+    errno.EDQUOT: "the disk quota is used up; free some space or write elsewhere",
+    errno.EFBIG: "the file grew past the size this system allows (ulimit -f, or the file system's limit); "
+    "write elsewhere",
+    errno.EROFS: "the file system is read-only; write elsewhere",
+    errno.EACCES: "permission denied; write to a folder you may write to",
+    errno.EPERM: "permission denied; write to a folder you may write to",
+    errno.EISDIR: "it is a folder; give a file name",
+    errno.ENOTDIR: "a part of the path is a file, not a folder; give a path under a folder",
+    errno.ENAMETOOLONG: "the name is too long; give a shorter one",
+}
+
+
+def not_writable(path: Path, error: OSError) -> NotWritable:
+    """``error`` (from creating, writing or renaming ``path``) as one line naming the path, the reason and the fix.
+
+    The result keeps the system's ``strerror``, for callers that word their own message (``errno`` stays unset:
+    it would replace the message in ``str()``).
+    """
+    reason = _WRITE_ADVICE.get(error.errno, error.strerror or str(error))
+    result = NotWritable(f"cannot write {path}: {reason}; nothing was written under that name")
+    result.strerror = error.strerror or reason
+    return result
+
+
+class _Output(io.FileIO):
+    """A file whose failed writes (a full disk, a size limit) raise :class:`NotWritable` naming the final path.
+
+    Only the writes are translated: an ``OSError`` raised by the caller's own code (reading its input, say) inside
+    ``atomic_file`` stays what it is.
+    """
+
+    def __init__(self, descriptor: int, path: Path) -> None:
+        super().__init__(descriptor, "wb")
+        self.path = path
+
+    def write(self, data: bytes | bytearray | memoryview, /) -> int | None:
+        try:
+            return super().write(data)
+        except OSError as error:
+            raise not_writable(self.path, error) from None
+
+
 @contextmanager
 def atomic_file(path: Path) -> Iterator[BinaryIO]:
     """A file to write that appears as ``path`` only once complete: a crash or a full disk leaves ``path`` as it was.
 
     The bytes go to a hidden temporary file in the same directory (a rename across file systems would be a
-    copy, which can stop halfway), are flushed to the disk, and the file is then renamed over ``path``.
+    copy, which can stop halfway), are flushed to the disk, and the file is then renamed over ``path``. Failing to
+    create, write or rename it raises :class:`NotWritable` naming ``path`` and the reason (a full disk, a read-only
+    file system, a folder in the way); the temporary file, and any folder made for it, is removed whatever happens.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    path = Path(path)
+    if path.is_dir():
+        raise not_writable(path, IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR)))
+    made = [parent for parent in (path.parent, *path.parent.parents) if not parent.exists()]
     try:
-        with os.fdopen(descriptor, "wb") as file:
-            yield file
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as error:
+        _remove_folders(made)
+        if isinstance(error, FileExistsError):  # mkdir: an ancestor that exists is a file
+            error = NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR))
+        raise not_writable(path, error) from None
+    file = io.BufferedWriter(_Output(descriptor, path))
+    try:
+        yield file
+        try:
             file.flush()
             os.fsync(file.fileno())
-        os.chmod(temporary, 0o644)  # temporary files are created private; the result is an ordinary file
-        os.replace(temporary, path)
+            file.close()
+            os.chmod(temporary, 0o644)  # temporary files are created private; the result is an ordinary file
+            os.replace(temporary, path)
+        except NotWritable:
+            raise
+        except OSError as error:
+            raise not_writable(path, error) from None
     except BaseException:
+        with suppress(Exception):  # the write already failed, or the caller's own error is the one to report
+            file.close()
         with suppress(FileNotFoundError):
             os.unlink(temporary)
+        _remove_folders(made)
         raise
+
+
+def _remove_folders(folders: list[Path]) -> None:
+    """Remove the folders ``atomic_file`` made (deepest first) when it wrote nothing, unless something else is there."""
+    for folder in folders:
+        with suppress(OSError):
+            folder.rmdir()
 
 
 def _missing_message(spec: RemoteFile, directory: Path, reason: str) -> str:
