@@ -224,6 +224,7 @@ def _check(args) -> None:
     usable_device(args.device)
     try:
         import fastapi  # noqa: F401
+        import fastapi_offline  # noqa: F401
         import uvicorn  # noqa: F401
     except ImportError as error:
         raise BadValue(f"serving needs the serve extra ({error.name} is missing): pip install -e '.[serve]'") from None
