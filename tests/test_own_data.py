@@ -160,7 +160,8 @@ def served_answer(checkpoint: Path, text: str) -> tuple[dict, dict]:
     from lightning_seq.serve.app import create_app
     from lightning_seq.serve.settings import ServeSettings
 
-    with TestClient(create_app(ServeSettings((str(checkpoint),)))) as client:
+    app = create_app(ServeSettings((str(checkpoint),)))
+    with TestClient(app, base_url="http://localhost") as client:  # a Host name the app serves
         response = client.post("/predict", json={"texts": [text], "top_k": 5})
         assert response.status_code == 200, response.text
         return response.json()["predictions"][0], client.get("/info").json()

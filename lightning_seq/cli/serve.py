@@ -4,24 +4,34 @@ The checkpoints are loaded here first, so a bad one is one line before anything 
 the model loaded here; ``--workers N`` starts N uvicorn worker processes, each loading its own copy (uvicorn
 replaces a worker that dies). SIGTERM or Ctrl+C: the listening socket closes, requests in flight are answered, and
 the process exits with status 0.
+
+A stranger's requests are bounded: a request's head must arrive within ``--header_timeout`` and ``--max_header_bytes``,
+its body within ``--body_timeout`` and ``--max_body_bytes``; past ``--limit_concurrency`` connections a worker answers
+503; only the Host names of ``--host`` (and ``--allowed_hosts``) are served.
 """
 
 from __future__ import annotations
 
+import functools
+import ipaddress
 import signal
 import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from jsonargparse.typing import restricted_number_type
+
 from lightning_seq.cli.parsers import command_parser, parse
 from lightning_seq.cli.predict import usable_device
 from lightning_seq.constraints import NonNegativeInt, PositiveInt, plain_number
 from lightning_seq.errors import BadValue, MissingFile, report_user_errors
 from lightning_seq.inference.predictor import TopicPredictor
-from lightning_seq.serve.settings import ServeSettings, default_threads
+from lightning_seq.serve.settings import LOOPBACK_HOSTS, ServeSettings, default_threads
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+WILDCARD = ("0.0.0.0", "::", "")  # every interface: the names clients use cannot be known from the address
+Seconds = restricted_number_type("Seconds", float, [(">", 0), ("<=", 3600)], docstring="seconds in (0, 3600]")
 WORKER_HEALTHCHECK_S = 60
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 
@@ -53,6 +63,28 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--graceful_timeout", type=float, default=30.0, help="seconds SIGTERM waits for requests in flight"
     )
+    parser.add_argument(
+        "--allowed_hosts",
+        action="append",
+        default=[],
+        help="a Host name clients use besides --host's (a proxy's; *.example.com; * for any); repeatable",
+    )
+    parser.add_argument(
+        "--header_timeout", type=Seconds, default=10.0, help="seconds a connection may take to send a request's headers"
+    )
+    parser.add_argument(
+        "--body_timeout", type=Seconds, default=30.0, help="seconds to receive a request's body once its headers came"
+    )
+    parser.add_argument("--max_header_bytes", type=PositiveInt, default=64 * 1024, help="largest request head")
+    parser.add_argument(
+        "--keep_alive_timeout", type=PositiveInt, default=5, help="seconds an idle connection is kept after an answer"
+    )
+    parser.add_argument(
+        "--limit_concurrency",
+        type=PositiveInt,
+        default=512,
+        help="connections (and requests) a worker holds at once; beyond it new requests get 503",
+    )
     parser.add_argument("--data_dir", help="directory with reuters_word_index.json (default: $LIGHTNING_SEQ_DATA)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--log_level", default="info", help="uvicorn's: " + ", ".join(LOG_LEVELS))
@@ -68,14 +100,68 @@ def main(argv: Sequence[str] | None = None) -> None:
         max_body_bytes=plain_number(args.max_body_bytes),
         threads=plain_number(args.threads or default_threads(args.workers)),
         workers=plain_number(args.workers),
+        allowed_hosts=allowed_hosts(args.host, args.allowed_hosts),
+        body_timeout=plain_number(args.body_timeout),
     )
     _check_port_free(args.host, args.port)
     predictor = TopicPredictor.from_checkpoints(settings.checkpoints, settings.data_dir, settings.device)
     if args.workers > 1:
         predictor = None  # each worker loads its own; this copy only proved the checkpoints load
     if args.host not in LOOPBACK:
-        print(f"Serving on {args.host}: reachable from other machines; there is no authentication", file=sys.stderr)
-    run_server(settings, predictor, args.host, args.port, args.workers, args.graceful_timeout, args.log_level)
+        print(
+            f"Serving on {args.host}: reachable from other machines; there is no authentication; Host names served: "
+            f"{', '.join(settings.allowed_hosts)} (more: --allowed_hosts)",
+            file=sys.stderr,
+        )
+    limits = ConnectionLimits(
+        header_timeout=plain_number(args.header_timeout),
+        max_header_bytes=plain_number(args.max_header_bytes),
+        keep_alive_timeout=plain_number(args.keep_alive_timeout),
+        limit_concurrency=plain_number(args.limit_concurrency),
+    )
+    run_server(settings, predictor, args.host, args.port, args.workers, args.graceful_timeout, args.log_level, limits)
+
+
+def allowed_hosts(host: str, extra: Sequence[str]) -> tuple[str, ...]:
+    """The Host names served: the loopback names for a loopback bind; ``host`` itself otherwise (for every interface,
+    this machine's names), always with the loopback names and ``extra``."""
+    own: list[str] = []
+    if host in WILDCARD:
+        own = [socket.gethostname()]
+    elif host not in LOOPBACK:
+        own = [host]
+    return tuple(dict.fromkeys(_as_host_header(name) for name in [*LOOPBACK_HOSTS, *own, *extra]))
+
+
+def _as_host_header(name: str) -> str:
+    """A name as it stands in a Host header: lower case, an IPv6 address in brackets."""
+    try:
+        address = ipaddress.ip_address(name.strip("[]"))
+    except ValueError:
+        return name.lower()
+    return f"[{address}]" if address.version == 6 else str(address)
+
+
+class ConnectionLimits:
+    """uvicorn's settings against slow or many clients (see :mod:`lightning_seq.serve.protocol`)."""
+
+    def __init__(
+        self, header_timeout: float, max_header_bytes: int, keep_alive_timeout: int, limit_concurrency: int
+    ) -> None:
+        self.header_timeout, self.max_header_bytes = header_timeout, max_header_bytes
+        self.keep_alive_timeout, self.limit_concurrency = keep_alive_timeout, limit_concurrency
+
+    def uvicorn_options(self) -> dict:
+        from lightning_seq.serve.protocol import BoundedHeadProtocol
+
+        return {
+            # a partial of a module-level class: uvicorn builds one per connection, and it pickles for --workers
+            "http": functools.partial(
+                BoundedHeadProtocol, header_timeout=self.header_timeout, max_header_bytes=self.max_header_bytes
+            ),
+            "timeout_keep_alive": self.keep_alive_timeout,
+            "limit_concurrency": self.limit_concurrency,
+        }
 
 
 def run_server(
@@ -86,6 +172,7 @@ def run_server(
     workers: int,
     graceful_timeout: float,
     log_level: str,
+    limits: ConnectionLimits | None = None,
 ) -> None:
     """uvicorn with the app (one worker: ``predictor``, or loaded at startup), or its supervisor over ``workers``
     processes, each loading the model itself."""
@@ -94,6 +181,7 @@ def run_server(
     from lightning_seq.serve.app import create_app
 
     options = {"host": host, "port": port, "log_level": log_level, "timeout_graceful_shutdown": graceful_timeout}
+    options |= (limits or ConnectionLimits(10.0, 64 * 1024, 5, 512)).uvicorn_options()
     _exit_with_status_0_after_shutdown()
     if workers == 1:
         uvicorn.run(create_app(settings, predictor), **options)
@@ -131,12 +219,32 @@ def _check(args) -> None:
         raise BadValue(f"--log_level {args.log_level}: choose one of {', '.join(LOG_LEVELS)}")
     if args.graceful_timeout < 0:
         raise BadValue(f"--graceful_timeout {args.graceful_timeout}: must be >= 0 seconds")
+    for name in args.allowed_hosts:
+        _check_host_name(name)
     usable_device(args.device)
     try:
         import fastapi  # noqa: F401
+        import fastapi_offline  # noqa: F401
         import uvicorn  # noqa: F401
     except ImportError as error:
         raise BadValue(f"serving needs the serve extra ({error.name} is missing): pip install -e '.[serve]'") from None
+
+
+def _check_host_name(name: str) -> None:
+    """What Starlette's TrustedHostMiddleware can match (it would fail with an assertion otherwise): a name or
+    address without scheme or port, ``*.domain``, or ``*``."""
+    try:
+        ipaddress.ip_address(name.strip("[]"))
+        return
+    except ValueError:
+        pass
+    wildcard_ok = name == "*" or (name.startswith("*.") and "*" not in name[1:])
+    plain_ok = bool(name) and "*" not in name and not any(char in name for char in ":/ ") and name.isprintable()
+    if not (wildcard_ok or plain_ok):
+        raise BadValue(
+            f"--allowed_hosts {name!r}: give a host name as clients send it, without scheme or port "
+            "(api.example.com), *.example.com for its subdomains, or * for any"
+        )
 
 
 def _check_port_free(host: str, port: int) -> None:

@@ -2,9 +2,29 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StrictStr
+from pydantic_core import PydanticCustomError
 
 from lightning_seq.inference.predictor import TopicPrediction
+
+
+def valid_unicode(text: str) -> str:
+    """Refuse a lone surrogate (JSON's ``"\ud800"``, or the bytes ED A0 80 that Python's JSON reader lets through)
+    before the model runs: the answer, which lists the text's unknown words, could not be encoded as UTF-8."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise PydanticCustomError(
+            "unicode",
+            "not valid Unicode: a lone surrogate {character} at character {position} (of {length}); send UTF-8 text",
+            {"character": ascii(text[error.start]), "position": error.start, "length": f"{len(text):,}"},
+        ) from None
+    return text
+
+
+UnicodeText = Annotated[StrictStr, AfterValidator(valid_unicode)]
 
 
 class PredictRequest(BaseModel):
@@ -12,7 +32,7 @@ class PredictRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    texts: list[StrictStr] = Field(description="the texts to classify (at most the server's max_texts)")
+    texts: list[UnicodeText] = Field(description="the texts to classify (at most the server's max_texts)")
     top_k: StrictInt = Field(3, description="ranked labels to return per text, 1 to the number of labels")
 
 

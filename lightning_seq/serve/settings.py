@@ -7,6 +7,8 @@ import os
 from dataclasses import asdict, dataclass
 
 SETTINGS_ENV = "LIGHTNING_SEQ_SERVE_SETTINGS"  # how `--workers N` hands the settings to each worker process
+# The Host names a server bound to the loopback answers to; any other name is a DNS-rebinding page's request.
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")  # an IPv6 address in brackets, as a Host header has it
 
 
 @dataclass(frozen=True)
@@ -20,6 +22,8 @@ class ServeSettings:
     max_body_bytes: int = 4 * 1024 * 1024
     threads: int | None = None  # torch threads per worker (default: default_threads)
     workers: int = 1  # uvicorn worker processes, each with its own model
+    allowed_hosts: tuple[str, ...] = LOOPBACK_HOSTS  # Host header names served ("*": any); others get 400
+    body_timeout: float = 30.0  # seconds to receive a request's whole body once its headers are in; then 408
 
     def to_environment(self) -> None:
         os.environ[SETTINGS_ENV] = json.dumps(asdict(self))
@@ -27,7 +31,9 @@ class ServeSettings:
     @classmethod
     def from_environment(cls) -> ServeSettings:
         values = json.loads(os.environ[SETTINGS_ENV])
-        return cls(**values | {"checkpoints": tuple(values["checkpoints"])})
+        return cls(
+            **values | {"checkpoints": tuple(values["checkpoints"]), "allowed_hosts": tuple(values["allowed_hosts"])}
+        )
 
 
 def default_threads(workers: int) -> int:
