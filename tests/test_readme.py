@@ -85,13 +85,20 @@ def run_bash(lines: list[str], cwd: Path) -> dict[str, str]:
     return dict(line.split("=", 1) for line in done.stdout.splitlines() if line.startswith(("CKPT=", "DATA=")))
 
 
-def assert_used_the_csv_run(clone: Path, echoed: dict[str, str], version: int) -> None:
-    """test, predict and export ran on the CSV run's checkpoint, not on the Reuters run's."""
+def csv_run_checkpoint(clone: Path, echoed: dict[str, str], version: int) -> Path:
+    """``$CKPT``, checked to be the best checkpoint of the CSV run ``version_<version>``."""
     ckpt = (clone / echoed["CKPT"]).resolve()
     run = clone / "lightning_logs" / "gru-csv" / f"version_{version}"
     assert ckpt.parent == (run / "checkpoints").resolve(), ckpt
     saved = torch.load(ckpt, map_location="cpu", weights_only=True)
     assert saved["datamodule_hyper_parameters"]["train_file"] == "data/reuters-text/train.csv"
+    return ckpt
+
+
+def assert_used_the_csv_run(clone: Path, echoed: dict[str, str], version: int) -> None:
+    """test, predict and export ran on the CSV run's checkpoint, not on the Reuters run's."""
+    ckpt = csv_run_checkpoint(clone, echoed, version)
+    run = clone / "lightning_logs" / "gru-csv" / f"version_{version}"
     assert (run / "evaluation" / ckpt.stem / "test_report.md").is_file(), "scripts/test.py reported elsewhere"
     assert ckpt.with_suffix(".onnx").is_file(), "scripts/export.py wrote its model elsewhere"
     reuters_run = clone / "lightning_logs" / "gru" / "version_0"
@@ -103,7 +110,7 @@ def assert_used_the_csv_run(clone: Path, echoed: dict[str, str], version: int) -
 
 
 def test_readme_own_texts_walk_through_uses_its_own_run(tmp_path: Path, real_data_dir: Path) -> None:
-    """The README's commands with a few batches per fit; "Your own texts" run twice (the second run is version_1)."""
+    """The README's commands with a few batches per fit; then the section's fit and CKPT again: version_1's."""
     clone = reader_checkout(tmp_path, real_data_dir)
     setup = [shortened(line) for line in setup_commands()]
     own = [shortened(line) for line in own_texts_commands()]
@@ -111,8 +118,10 @@ def test_readme_own_texts_walk_through_uses_its_own_run(tmp_path: Path, real_dat
     echoed = run_bash(setup + own, clone)
     assert list((clone / "lightning_logs" / "gru" / "version_0" / "checkpoints").glob("best-*.ckpt"))
     assert_used_the_csv_run(clone, echoed, version=0)
-    echoed = run_bash(setup[:1] + own, clone)  # the section again, in the same folder
-    assert_used_the_csv_run(clone, echoed, version=1)
+    again = [line for line in own if "scripts/fit.py" in line or line.startswith("CKPT=")]
+    assert len(again) == 2, own
+    echoed = run_bash(setup[:1] + again, clone)  # the reader runs the section a second time
+    csv_run_checkpoint(clone, echoed, version=1)
 
 
 @pytest.mark.slow
