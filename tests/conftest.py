@@ -16,7 +16,11 @@ CONFIGS = REPO_ROOT / "configs"
 
 
 CONFIGURED_DATA = os.environ.get(DATA_ENV)
-DATA_DIR = Path(CONFIGURED_DATA) if CONFIGURED_DATA else REPO_ROOT.parent / "shared" / "data"
+# A relative $LIGHTNING_SEQ_DATA is read from the folder pytest started in, now: tests change folders and start
+# subprocesses elsewhere.
+DATA_DIR = Path(CONFIGURED_DATA).expanduser().absolute() if CONFIGURED_DATA else REPO_ROOT.parent / "shared" / "data"
+if CONFIGURED_DATA:
+    os.environ[DATA_ENV] = str(DATA_DIR)
 MISSING = [spec.name for spec in (NPZ, WORD_INDEX) if not (DATA_DIR / spec.name).exists()]
 
 

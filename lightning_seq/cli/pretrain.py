@@ -30,6 +30,7 @@ from lightning_seq.cli.run_setup import (
     require_valid_devices,
     require_visible_accelerator,
 )
+from lightning_seq.data.files import naming_data_dir_flag
 from lightning_seq.errors import report_user_errors
 from lightning_seq.training.callbacks import EpochTimer
 from lightning_seq.training.checkpointing import AtomicCheckpointIO
@@ -92,6 +93,6 @@ class PretrainCLI(LightningCLI):
 def main(args: list[str] | None = None) -> Any:
     """Pretrain; returns the path of the encoder checkpoint. Bad settings exit with one line (status 2)."""
     argv = list(sys.argv[1:] if args is None else args)
-    with expected_library_warnings():
+    with expected_library_warnings(), naming_data_dir_flag("--data.data_dir"):  # no short flags here
         cli = build_cli(PretrainCLI, "fit", argv, None, model_class=LanguageModel, description=DESCRIPTION)
     return cli.trainer.checkpoint_callback.best_model_path

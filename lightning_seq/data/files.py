@@ -9,6 +9,7 @@ held in memory whole.
 from __future__ import annotations
 
 import errno
+import functools
 import hashlib
 import io
 import os
@@ -16,6 +17,7 @@ import tempfile
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -178,9 +180,42 @@ def _remove_folders(folders: list[Path]) -> None:
             folder.rmdir()
 
 
+DATA_DIR_FLAG: ContextVar[str] = ContextVar("DATA_DIR_FLAG", default="--data_dir")
+"""The option naming the data directory in a missing-data message: ``--data_dir`` at every front door (fit's short
+flag), ``--data.data_dir`` where a command has no short flags (pretrain sets it with :func:`naming_data_dir_flag`)."""
+
+
+@contextmanager
+def naming_data_dir_flag(flag: str) -> Iterator[None]:
+    """Within this block a missing-data message tells the user to pass ``flag``."""
+    token = DATA_DIR_FLAG.set(flag)
+    try:
+        yield
+    finally:
+        DATA_DIR_FLAG.reset(token)
+
+
+def data_dir_from_environment() -> Path | None:
+    """``$LIGHTNING_SEQ_DATA`` as an absolute path; a relative value is read from the working directory of its
+    first use here, so that a later change of directory does not lose the data."""
+    configured = os.environ.get(DATA_ENV)
+    return _absolute(configured) if configured else None
+
+
+@functools.cache
+def _absolute(configured: str) -> Path:
+    return Path(configured).expanduser().absolute()
+
+
 def _missing_message(spec: RemoteFile, directory: Path, reason: str) -> str:
+    configured = os.environ.get(DATA_ENV, "")
+    relative = (
+        f" (${DATA_ENV}={configured} is relative to the working directory; set it to an absolute path)"
+        if configured and not Path(configured).expanduser().is_absolute() and directory == data_dir_from_environment()
+        else ""
+    )
     return (
-        f"{spec.name} is not in {directory} and {reason}. On a machine with internet access download "
+        f"{spec.name} is not in {directory}{relative} and {reason}. On a machine with internet access download "
         f"{spec.url} ({spec.algorithm} {spec.digest}) and put it in {directory}, or point the environment "
-        f"variable {DATA_ENV} (or --data.data_dir) at a directory that already holds it."
+        f"variable {DATA_ENV} (or {DATA_DIR_FLAG.get()}) at a directory that already holds it."
     )

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import platformdirs
 
-from lightning_seq.data.files import DATA_ENV, RemoteFile, atomic_write, read_verified
+from lightning_seq.data.files import RemoteFile, atomic_write, data_dir_from_environment, read_verified
 from lightning_seq.data.sequences import INDEX_FROM, Ragged
 
 CACHE_ENV = "LIGHTNING_SEQ_CACHE"
@@ -55,9 +55,11 @@ def _user_cache_root() -> Path:
 
 
 def resolve_data_dir(data_dir: str | Path | None = None) -> Path:
-    """Where the raw files live: the argument, else ``$LIGHTNING_SEQ_DATA``, else the user cache."""
-    chosen = data_dir or os.environ.get(DATA_ENV)
-    return Path(chosen).expanduser() if chosen else _user_cache_root() / "data"
+    """Where the raw files live: the argument, else ``$LIGHTNING_SEQ_DATA`` (made absolute at its first use), else
+    the user cache."""
+    if data_dir:
+        return Path(data_dir).expanduser()
+    return data_dir_from_environment() or _user_cache_root() / "data"
 
 
 def resolve_cache_dir(cache_dir: str | Path | None = None) -> Path:
