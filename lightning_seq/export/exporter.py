@@ -191,6 +191,7 @@ def _serialized(wrapper: ExportableClassifier, fmt: Format) -> bytes:
         warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
         warnings.filterwarnings("ignore", r".*(TorchScript|torch\.jit).*deprecated.*", DeprecationWarning)
         warnings.filterwarnings("ignore", r".*dynamo=False.*", DeprecationWarning)
+        warnings.filterwarnings("ignore", r"You are using the legacy TorchScript-based ONNX.*", DeprecationWarning)
         warnings.filterwarnings("ignore", r"The feature will be removed.*", DeprecationWarning)
         # The gathers index time steps with non-negative positions only, the case the exporter handles exactly.
         warnings.filterwarnings("ignore", r"Exporting aten::index operator of advanced indexing.*", UserWarning)
