@@ -68,7 +68,7 @@ def test_an_out_that_is_the_checkpoint_by_a_link_is_refused(
     ("fmt", "name", "expected"),
     [
         ("onnx", "model.bin", "an ONNX model's file name ends in .onnx (the runners tell the format by it)"),
-        ("torchscript", "model.onnx", "a TorchScript model's file name ends in .pt or .pth"),
+        ("torchscript", "model.onnx", "a TorchScript model's file name ends in .pt, .pth or .torchscript"),
         ("onnx", "model.pt", "give --out {dir}/model.onnx, or --format torchscript for a TorchScript file"),
     ],
 )

@@ -66,7 +66,9 @@ def main(argv: Sequence[str] | None = None) -> Path:
     )
     parser.add_argument("--format", choices=list(SUFFIXES), default="onnx")
     parser.add_argument(
-        "--out", type=Path, help="model file, .onnx or .pt/.pth (default: the checkpoint's path with .onnx / .pt)"
+        "--out",
+        type=Path,
+        help="model file, .onnx or .pt/.pth/.torchscript (default: the checkpoint's path with .onnx / .pt)",
     )
     parser.add_argument("--check_batches", type=int, default=4, help="real test batches to compare logits on (0: skip)")
     parser.add_argument("--tolerance", type=float, default=1e-4, help="largest allowed logit difference")

@@ -40,7 +40,7 @@ from lightning_seq.nn.recurrent import RecurrentEncoder
 Format = Literal["onnx", "torchscript"]
 SUFFIXES: dict[str, str] = {"onnx": ".onnx", "torchscript": ".pt"}
 # The file names each format may have: load_exported (and onnxruntime users) tell the format by the suffix.
-ACCEPTED_SUFFIXES: dict[str, tuple[str, ...]] = {"onnx": (".onnx",), "torchscript": (".pt", ".pth")}
+ACCEPTED_SUFFIXES: dict[str, tuple[str, ...]] = {"onnx": (".onnx",), "torchscript": (".pt", ".pth", ".torchscript")}
 ONNX_OPSET = 17
 # A write that fails for lack of room: no space, a file-size limit, a quota.
 _FULL = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
@@ -92,7 +92,7 @@ def check_out(path: str | Path, fmt: Format, checkpoints: Sequence[str | Path] =
         other = next((name for name, suffixes in ACCEPTED_SUFFIXES.items() if path.suffix in suffixes), None)
         hint = f", or --format {other} for {_FORMAT_NAMES[other]} file" if other else ""
         raise BadValue(
-            f"--out {path}: {_FORMAT_NAMES[fmt]} model's file name ends in {' or '.join(accepted)} (the runners tell "
+            f"--out {path}: {_FORMAT_NAMES[fmt]} model's file name ends in {_either(accepted)} (the runners tell "
             f"the format by it); give --out {path.with_name(_file_name(path, fmt))}{hint}"
         )
     blocking = next((parent for parent in reversed(path.parents) if parent.is_file()), None)
@@ -102,6 +102,10 @@ def check_out(path: str | Path, fmt: Format, checkpoints: Sequence[str | Path] =
 
 
 _FORMAT_NAMES = {"onnx": "an ONNX", "torchscript": "a TorchScript"}
+
+
+def _either(suffixes: Sequence[str]) -> str:
+    return suffixes[0] if len(suffixes) == 1 else f"{', '.join(suffixes[:-1])} or {suffixes[-1]}"
 
 
 def _file_name(path: Path, fmt: Format) -> str:
