@@ -28,10 +28,11 @@ def main(argv: Sequence[str]) -> dict[str, float]:
     parser.add_argument("--out", type=Path, help="where the reports go (default: <first run>/evaluation/ensemble)")
     parser.add_argument("--data_dir", "--data.data_dir", help="Reuters runs: directory with reuters.npz")
     parser.add_argument("--batch_size", "--data.batch_size", type=int, default=256, help="test items per batch")
+    parser.add_argument("--test_file", "--data.test_file", help="text-files runs: your test texts (default: the run's)")
     args = parse(parser, argv)
     checkpoints = [Path(path) for path in args.ckpt_path]
     out = args.out or default_out(checkpoints[0]).with_name("ensemble")
-    report, written = evaluate_ensemble(checkpoints, out, args.data_dir, args.batch_size)
+    report, written = evaluate_ensemble(checkpoints, out, args.data_dir, args.batch_size, args.test_file)
     print(report.to_markdown())
     print("Test report: " + ", ".join(map(str, written)), flush=True)
     return report.metrics()

@@ -46,7 +46,13 @@ from lightning_seq.constraints import plain_number
 from lightning_seq.data.datamodule import ReutersDataModule
 from lightning_seq.data.text_datamodule import TextFilesDataModule  # noqa: F401  (a --data choice by name)
 from lightning_seq.errors import BadCheckpoint, BadValue, report_user_errors
-from lightning_seq.inference.loading import data_settings, datamodule_config, read_checkpoint
+from lightning_seq.inference.loading import (
+    FILE_SETTINGS,
+    data_settings,
+    datamodule_config,
+    read_checkpoint,
+    setup_checkpoint_data,
+)
 from lightning_seq.recipes.presets import SEED_RECIPE
 from lightning_seq.reporting.run_summary import write_run_report
 from lightning_seq.training.callbacks import EpochTimer, TestReport, TokenThroughput, TrainingCurves
@@ -138,6 +144,7 @@ class SeqCLI(LightningCLI):
         # settings: `last` must become a file, and a checkpoint of another model be refused, before that happens.
         super().parse_arguments(parser, args)
         if self.config.get("subcommand") != "fit":
+            self._named_files = named_data_files(args)
             return
         config = self.config.fit
         place_loggers(config)
@@ -227,6 +234,19 @@ class SeqCLI(LightningCLI):
     def after_validate(self) -> None:
         self._write_metrics("validation_metrics.json")
 
+    def before_validate(self) -> None:
+        self._read_checkpoint_data("validate")
+
+    def before_test(self) -> None:
+        self._read_checkpoint_data("test")
+
+    def _read_checkpoint_data(self, stage: str) -> None:
+        """Read the split now, before the Trainer does: a data file the checkpoint chose (not the user) is read
+        only if it is a regular file, and a message about it never quotes what it holds."""
+        ckpt_path = self.run_config.get("ckpt_path")
+        if ckpt_path and self.datamodule is not None:
+            setup_checkpoint_data(self.datamodule, ckpt_path, stage, getattr(self, "_named_files", ()))
+
     def test(self, **kwargs: Any) -> None:
         self.metrics = self.trainer.test(**{**kwargs, "verbose": False})[0]
 
@@ -285,6 +305,12 @@ def require_unused_parameter_detection(strategy: Any, unfreeze_every: int | None
             f"model.unfreeze_every {unfreeze_every} with --strategy {strategy}: DDP stops at the first step whose "
             f"frozen layers get no gradient; use --strategy {strategy}_find_unused_parameters_true"
         )
+
+
+def named_data_files(args: Any) -> tuple[str, ...]:
+    """The data file settings the command line itself names (``--data.test_file FILE``): the user's files."""
+    flags = [str(arg).partition("=")[0] for arg in args] if isinstance(args, list | tuple) else []
+    return tuple(key for key in FILE_SETTINGS if f"--data.{key}" in flags or f"--data.init_args.{key}" in flags)
 
 
 def check_batch_settings(saved: dict[str, Any], configured: Any) -> None:

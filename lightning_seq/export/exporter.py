@@ -16,7 +16,12 @@ unrolls ``rnn_tanh`` over time and fixes the batch size; checked with torch 2.13
 from __future__ import annotations
 
 import copy
+import errno
+import io
 import json
+import os
+import shutil
+import tempfile
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -34,7 +39,11 @@ from lightning_seq.nn.recurrent import RecurrentEncoder
 
 Format = Literal["onnx", "torchscript"]
 SUFFIXES: dict[str, str] = {"onnx": ".onnx", "torchscript": ".pt"}
+# The file names each format may have: load_exported (and onnxruntime users) tell the format by the suffix.
+ACCEPTED_SUFFIXES: dict[str, tuple[str, ...]] = {"onnx": (".onnx",), "torchscript": (".pt", ".pth", ".torchscript")}
 ONNX_OPSET = 17
+# A write that fails for lack of room: no space, a file-size limit, a quota.
+_FULL = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
 
 
 Network = RecurrentClassifier | EnsembleClassifier
@@ -55,46 +64,84 @@ class ExportableClassifier(nn.Module):
         return self.net(tokens, lengths)
 
 
-def export_model(net: Network, path: str | Path, fmt: Format, metadata: dict | None = None) -> Path:
-    """Write ``net`` to ``path`` as ``fmt``, and ``<path>.json`` with the input contract and ``metadata``."""
+def check_out(path: str | Path, fmt: Format, checkpoints: Sequence[str | Path] = ()) -> Path:
+    """``path`` if the model and its ``<path>.json`` can be written there; else one line saying why, before any work.
+
+    Refused: either file being one of ``checkpoints`` (the same name, a symbolic or a hard link: exporting would
+    destroy it), a suffix that is not the format's, a directory, or a regular file where a folder must be.
+    """
     if fmt not in SUFFIXES:
         raise ValueError(f"unknown format {fmt!r}: choose one of {', '.join(SUFFIXES)}")
     path = Path(path)
+    if path.name in ("", ".", ".."):
+        raise BadValue(f"--out {path} is a directory; give a file name, e.g. {path / ('model' + SUFFIXES[fmt])}")
+    for output in (path, sidecar(path)):
+        for checkpoint in map(Path, checkpoints):
+            if output.resolve() == checkpoint.resolve() or _same_file(output, checkpoint):
+                which = f"--out {path}" if output == path else f"--out {path}: its sidecar {output}"
+                raise BadValue(
+                    f"{which} is a checkpoint itself ({checkpoint}, the same file): exporting would overwrite it; "
+                    "give another --out"
+                )
+    for output in (path, sidecar(path)):
+        if output.is_dir():
+            example = path / f"model{SUFFIXES[fmt]}"
+            raise BadValue(f"--out {path}: {output} is a directory; give a file name, e.g. {example}")
+    accepted = ACCEPTED_SUFFIXES[fmt]
+    if path.suffix not in accepted:
+        other = next((name for name, suffixes in ACCEPTED_SUFFIXES.items() if path.suffix in suffixes), None)
+        hint = f", or --format {other} for {_FORMAT_NAMES[other]} file" if other else ""
+        raise BadValue(
+            f"--out {path}: {_FORMAT_NAMES[fmt]} model's file name ends in {_either(accepted)} (the runners tell "
+            f"the format by it); give --out {path.with_name(_file_name(path, fmt))}{hint}"
+        )
     blocking = next((parent for parent in reversed(path.parents) if parent.is_file()), None)
     if blocking is not None:
         raise NotWritable(f"cannot write {path}: {blocking} is a file, not a directory; give another --out")
+    return path
+
+
+_FORMAT_NAMES = {"onnx": "an ONNX", "torchscript": "a TorchScript"}
+
+
+def _either(suffixes: Sequence[str]) -> str:
+    return suffixes[0] if len(suffixes) == 1 else f"{', '.join(suffixes[:-1])} or {suffixes[-1]}"
+
+
+def _file_name(path: Path, fmt: Format) -> str:
+    """``path``'s name with the format's suffix (``m.onnx`` for ``m.bin`` or ``m.onnx.pt``)."""
+    stem = Path(path.stem)
+    return str(stem) if stem.suffix in ACCEPTED_SUFFIXES[fmt] else f"{stem}{SUFFIXES[fmt]}"
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except (OSError, ValueError):  # either is missing (then they are not one file)
+        return False
+
+
+def export_model(
+    net: Network,
+    path: str | Path,
+    fmt: Format,
+    metadata: dict | None = None,
+    check: Callable[[Path], None] | None = None,
+) -> Path:
+    """Write ``net`` to ``path`` as ``fmt``, and ``<path>.json`` with the input contract and ``metadata``.
+
+    Both files are written beside ``path`` under temporary names and renamed into place only when complete and
+    ``check`` (given the temporary model's path) has returned: a full disk or a failed check leaves no partial
+    model behind, and an earlier export at ``path`` stays as it was.
+    """
+    path = check_out(path, fmt)
+    created = [parent for parent in path.parents if not parent.exists()]  # the deepest first
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise NotWritable(f"cannot write {path} ({error.strerror or error}); give --out a writable place") from None
     wrapper = ExportableClassifier(net)
-    example = _example_inputs(wrapper.net.vocab_size)
-    with warnings.catch_warnings():
-        # Tracing notes that shapes may change (checked afterwards by parity on real batches), and torch deprecates
-        # the TorchScript-based exporter and torch.jit, which still are the routes that keep nn.GRU/LSTM whole.
-        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
-        warnings.filterwarnings("ignore", r".*(TorchScript|torch\.jit).*deprecated.*", DeprecationWarning)
-        warnings.filterwarnings("ignore", r".*dynamo=False.*", DeprecationWarning)
-        warnings.filterwarnings("ignore", r"The feature will be removed.*", DeprecationWarning)
-        # The gathers index time steps with non-negative positions only, the case the exporter handles exactly.
-        warnings.filterwarnings("ignore", r"Exporting aten::index operator of advanced indexing.*", UserWarning)
-        # The recurrent layers start from a zero state made inside the graph, for any batch size (parity-checked).
-        warnings.filterwarnings("ignore", r"Exporting a model to ONNX with a batch_size other than 1.*", UserWarning)
-        # The n-gram branch's EmbeddingBag becomes an ONNX loop whose slices are left unfolded (parity-checked).
-        warnings.filterwarnings("ignore", r"Constant folding - Only steps=1 can be constant folded.*", UserWarning)
-        if fmt == "onnx":
-            torch.onnx.export(
-                wrapper,
-                example,
-                str(path),
-                dynamo=False,
-                input_names=["tokens", "lengths"],
-                output_names=["logits"],
-                dynamic_axes={"tokens": {0: "batch", 1: "time"}, "lengths": {0: "batch"}, "logits": {0: "batch"}},
-                opset_version=ONNX_OPSET,
-            )
-        else:
-            torch.jit.trace(wrapper, example).save(str(path))
+    model = _serialized(wrapper, fmt)
     classes = net.num_classes if isinstance(net, EnsembleClassifier) else net.head.out_features
     contract = {
         "format": fmt,
@@ -107,8 +154,69 @@ def export_model(net: Network, path: str | Path, fmt: Format, metadata: dict | N
         "vocab_size": wrapper.net.vocab_size,
         **(metadata or {}),
     }
-    sidecar(path).write_text(json.dumps(contract, indent=2) + "\n")
+    staging, moved = None, False
+    try:
+        staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+        staged = staging / path.name
+        staged.write_bytes(model)
+        sidecar(staged).write_text(json.dumps(contract, indent=2) + "\n")
+        if check is not None:
+            check(staged)
+        os.replace(staged, path)
+        os.replace(sidecar(staged), sidecar(path))
+        moved = True
+    except OSError as error:
+        if isinstance(error, NotWritable):
+            raise
+        reason = "the disk is full or a size limit was reached" if error.errno in _FULL else "it cannot be written"
+        raise NotWritable(
+            f"cannot write {path}: {reason} ({error.strerror or type(error).__name__}); nothing was written: "
+            "free some space or give --out another place"
+        ) from None
+    finally:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+        for directory in [] if moved else created:  # folders made for the model go too
+            try:
+                directory.rmdir()
+            except OSError:
+                break
     return path
+
+
+def _serialized(wrapper: ExportableClassifier, fmt: Format) -> bytes:
+    """The traced model as the bytes of an ``fmt`` file (made in memory: the file itself is written by Python,
+    whose errors say why a write failed)."""
+    example = _example_inputs(wrapper.net.vocab_size)
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        # Tracing notes that shapes may change (checked afterwards by parity on real batches), and torch deprecates
+        # the TorchScript-based exporter and torch.jit, which still are the routes that keep nn.GRU/LSTM whole.
+        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+        warnings.filterwarnings("ignore", r".*(TorchScript|torch\.jit).*deprecated.*", DeprecationWarning)
+        warnings.filterwarnings("ignore", r".*dynamo=False.*", DeprecationWarning)
+        warnings.filterwarnings("ignore", r"You are using the legacy TorchScript-based ONNX.*", DeprecationWarning)
+        warnings.filterwarnings("ignore", r"The feature will be removed.*", DeprecationWarning)
+        # The gathers index time steps with non-negative positions only, the case the exporter handles exactly.
+        warnings.filterwarnings("ignore", r"Exporting aten::index operator of advanced indexing.*", UserWarning)
+        # The recurrent layers start from a zero state made inside the graph, for any batch size (parity-checked).
+        warnings.filterwarnings("ignore", r"Exporting a model to ONNX with a batch_size other than 1.*", UserWarning)
+        # The n-gram branch's EmbeddingBag becomes an ONNX loop whose slices are left unfolded (parity-checked).
+        warnings.filterwarnings("ignore", r"Constant folding - Only steps=1 can be constant folded.*", UserWarning)
+        if fmt == "onnx":
+            torch.onnx.export(
+                wrapper,
+                example,
+                buffer,
+                dynamo=False,
+                input_names=["tokens", "lengths"],
+                output_names=["logits"],
+                dynamic_axes={"tokens": {0: "batch", 1: "time"}, "lengths": {0: "batch"}, "logits": {0: "batch"}},
+                opset_version=ONNX_OPSET,
+            )
+        else:
+            torch.jit.save(torch.jit.trace(wrapper, example), buffer)
+    return buffer.getvalue()
 
 
 def load_exported(path: str | Path) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
@@ -155,11 +263,16 @@ def parity(net: Network, exported: str | Path, batches: Iterable[tuple[Tensor, T
 
 
 def export_checkpoint(
-    checkpoints: str | Path | Sequence[str | Path], fmt: Format, out: str | Path | None = None
+    checkpoints: str | Path | Sequence[str | Path],
+    fmt: Format,
+    out: str | Path | None = None,
+    check: Callable[[Network, Path], None] | None = None,
 ) -> tuple[Path, Network]:
     """Export a checkpoint's network, or several checkpoints' ensemble, with the data settings they share;
-    ``out`` defaults to the (first) checkpoint's path + suffix."""
+    ``out`` defaults to the (first) checkpoint's path + suffix. ``check(net, temporary model)`` runs before the
+    files are moved into place (see :func:`export_model`)."""
     paths = [Path(checkpoints)] if isinstance(checkpoints, str | Path) else [Path(path) for path in checkpoints]
+    path = check_out(Path(out) if out else default_out(paths[0], fmt), fmt, paths)
     encoding = ensemble_encoding(paths)
     checkpoint = paths[0]
     settings = data_settings(checkpoint)
@@ -203,13 +316,13 @@ def export_checkpoint(
         metadata["ensemble"] = (
             f"the mean of {len(paths)} members' probabilities: logits = log(mean softmax), so softmax(logits) is it"
         )
-    path = Path(out) if out else checkpoint.with_suffix(SUFFIXES[fmt])
-    if any(path.resolve() == member.resolve() for member in paths):
-        raise BadValue(f"--out {path} is a checkpoint itself: exporting would overwrite it; give another --out")
-    try:
-        return export_model(net, path, fmt, metadata), net
-    except PermissionError as error:
-        raise NotWritable(f"cannot write {path} ({error.strerror}); give --out a writable place") from None
+    staged_check = None if check is None else lambda staged: check(net, staged)
+    return export_model(net, path, fmt, metadata, staged_check), net
+
+
+def default_out(checkpoint: Path, fmt: Format) -> Path:
+    """Where a model goes without ``--out``: beside the checkpoint, with the format's suffix."""
+    return checkpoint.with_suffix(SUFFIXES[fmt])
 
 
 def _example_inputs(vocab_size: int) -> tuple[Tensor, Tensor]:

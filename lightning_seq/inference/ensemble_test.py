@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from lightning_seq.errors import NotWritable
-from lightning_seq.inference.loading import ensemble_encoding, load_datamodule, load_model
+from lightning_seq.inference.loading import ensemble_encoding, load_datamodule, load_model, setup_checkpoint_data
 from lightning_seq.nn.ensemble import EnsembleClassifier
 from lightning_seq.reporting.plots import confusion_matrix_figure, per_class_f1_figure, save_figure
 from lightning_seq.reporting.report import ClassificationReport, classification_report
@@ -52,13 +52,18 @@ class EnsembleReport:
 
 @torch.no_grad()
 def evaluate_ensemble(
-    checkpoints: Sequence[str | Path], out: str | Path, data_dir: str | None = None, batch_size: int = 256
+    checkpoints: Sequence[str | Path],
+    out: str | Path,
+    data_dir: str | None = None,
+    batch_size: int = 256,
+    test_file: str | None = None,
 ) -> tuple[EnsembleReport, list[Path]]:
-    """Test every member and the ensemble on the members' shared test split; write the reports to ``out``."""
+    """Test every member and the ensemble on the members' shared test split (a text-files run's ``test_file``
+    instead, if given); write the reports to ``out``."""
     ensemble_encoding(checkpoints, data_dir)  # one line naming a member that reads text differently
     members = [load_model(path) for path in checkpoints]
-    datamodule = load_datamodule(checkpoints[0], data_dir=data_dir, batch_size=batch_size)
-    datamodule.setup("test")
+    datamodule = load_datamodule(checkpoints[0], data_dir=data_dir, batch_size=batch_size, test_file=test_file)
+    setup_checkpoint_data(datamodule, checkpoints[0], "test", named=("test_file",) if test_file else ())
     logits: list[list[torch.Tensor]] = [[] for _ in members]
     labels = []
     for batch in datamodule.test_dataloader():

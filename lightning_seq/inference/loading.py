@@ -7,7 +7,11 @@ factory out of the hyperparameters for exactly this reason).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+import re
+import stat
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +23,7 @@ from lightning_seq.data.datamodule import PaddedBatchesDataModule, ReutersDataMo
 from lightning_seq.data.subword import SubwordTokenizer
 from lightning_seq.data.text_datamodule import TextFilesDataModule
 from lightning_seq.data.tokenizer import WordTokenizer
-from lightning_seq.errors import BadCheckpoint, BadValue
+from lightning_seq.errors import BadCheckpoint, BadValue, UserError
 from lightning_seq.training.module import SequenceClassifier
 
 # Bookkeeping LightningCLI adds to saved hyperparameters.
@@ -69,6 +73,9 @@ def datamodule_config(path: str | Path) -> dict[str, Any]:
     Reuters settings, or the text files with the checkpoint's own vocabulary and labels (``vocabulary_from``)."""
     cls = datamodule_class(path)
     settings = load_datamodule_settings(path)
+    for key in FILE_SETTINGS:
+        if settings.get(key) is not None and not isinstance(settings[key], str):
+            raise BadCheckpoint(f"{path} records {key} as a {type(settings[key]).__name__}, not a file path")
     if cls is TextFilesDataModule:
         settings["vocabulary_from"] = str(path)
     return {"class_path": f"{cls.__module__}.{cls.__qualname__}", "init_args": settings}
@@ -79,6 +86,94 @@ def load_datamodule(path: str | Path, **overrides: Any) -> PaddedBatchesDataModu
     config = datamodule_config(path)
     config["init_args"].update({key: value for key, value in overrides.items() if value is not None})
     return datamodule_class(path)(**config["init_args"])
+
+
+# The data files a checkpoint records; a checkpoint from elsewhere chooses them, so they are read with care.
+FILE_SETTINGS = ("train_file", "val_file", "test_file")
+MISSING_HERE = "does not exist here"
+_SHOWN_PATH = 200  # characters of a checkpoint-named path a message shows
+
+
+def checkpoint_file_problem(path: object, fmt: str = "auto") -> str | None:
+    """Why a data file named by a checkpoint cannot be read here (``"... which <reason>"``), or None if it can.
+
+    Only a regular file is read, or a directory for a run trained on a folder of ``<label>/*.txt``: a device
+    (``/dev/zero``), a FIFO or a socket would hang or never end. :data:`MISSING_HERE` when it does not exist.
+    """
+    if not isinstance(path, str) or not path:
+        return "is not a file path"
+    try:
+        found = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return MISSING_HERE
+    except ValueError:  # an embedded NUL
+        return "is not a file path"
+    except OSError as error:
+        return f"cannot be read here ({error.strerror or type(error).__name__})"
+    if not (stat.S_ISREG(found.st_mode) or (stat.S_ISDIR(found.st_mode) and fmt in ("auto", "folder"))):
+        return "is not a regular file here"
+    if not os.access(path, os.R_OK):
+        return "cannot be read here (permission denied)"
+    return None
+
+
+def shown_path(path: object) -> str:
+    """A path from a checkpoint as a message may show it: one line, printable, bounded."""
+    text = str(path)
+    text = text if text.isprintable() else ascii(text)
+    return text if len(text) <= _SHOWN_PATH else text[:_SHOWN_PATH] + "..."
+
+
+@contextmanager
+def reading_checkpoint_file(setting: str, path: object, fmt: str, what: str, fix: str) -> Iterator[None]:
+    """Read the checkpoint's ``setting`` file (``path``) inside this block, without disclosing what it holds.
+
+    A checkpoint chooses the file, so the file may be anything on this machine (``/etc/shadow``,
+    ``/proc/self/environ``): it is read only if :func:`checkpoint_file_problem` allows, and a file that cannot be
+    used is named by its path only, never by its content, with ``fix`` (the option naming the user's own file).
+    """
+    shown = shown_path(path)
+    problem = checkpoint_file_problem(path, fmt)
+    if problem is not None:
+        raise BadCheckpoint(f"the checkpoint names {setting} {shown}, which {problem}; {fix}")
+    try:
+        yield
+    except (UserError, OSError, UnicodeError) as error:
+        raise BadCheckpoint(
+            f"the checkpoint names {setting} {shown}, which cannot be used as the run's {what} data "
+            f"({_reason_without_content(error, str(path))}; its content is not shown, since the checkpoint chose "
+            f"the file); {fix}"
+        ) from None
+
+
+def _reason_without_content(error: Exception, path: str) -> str:
+    """What went wrong, from the error's type and the line number its message starts with: nothing read."""
+    if isinstance(error, UnicodeError):
+        return "its bytes are not in the run's encoding"
+    if isinstance(error, OSError) and not isinstance(error, UserError):
+        return f"reading it failed: {error.strerror or type(error).__name__}"
+    message = str(error)
+    line = re.match(r" line (\d+)\b", message[len(path) :]) if message.startswith(path) else None
+    return "it does not hold the run's format and columns" + (f" (line {line.group(1)})" if line else "")
+
+
+def setup_checkpoint_data(
+    datamodule: PaddedBatchesDataModule, checkpoint: str | Path, stage: str, named: Sequence[str] = ()
+) -> None:
+    """``datamodule.setup(stage)`` for ``validate``/``test --ckpt_path``: a file the checkpoint chose (not one in
+    ``named``, the settings the user gave) is read as :func:`reading_checkpoint_file` says."""
+    if not isinstance(datamodule, TextFilesDataModule) or stage not in ("test", "validate"):
+        datamodule.setup(stage)
+        return
+    hp = datamodule.hparams
+    setting = "test_file" if stage == "test" else "val_file" if hp.val_file is not None else "train_file"
+    path = hp[setting]
+    if path is None or setting in named or path != data_settings(checkpoint).get(setting):
+        datamodule.setup(stage)  # the user's own file: its usual messages
+        return
+    option, what = ("--data.test_file", "test") if stage == "test" else ("--data.val_file", "validation")
+    with reading_checkpoint_file(setting, path, hp.format, what, f"pass {option} FILE with your own {what} texts"):
+        datamodule.setup(stage)
 
 
 @dataclass(frozen=True)
