@@ -182,7 +182,10 @@ def test_what_the_user_sees_while_training(tmp_path: Path) -> None:
     events = EventAccumulator(str(run), size_guidance={"scalars": 0})
     events.Reload()
     assert "lr-Adam" in events.Tags()["scalars"]
-    assert {"hp/best_val_acc", "hp/test/acc"} <= set(events.Tags()["scalars"])
+    scalars = events.Tags()["scalars"]
+    assert {"whole_run/best_val_acc", "whole_run/test/acc"} <= set(scalars)
+    groups = sorted({tag.split("/")[0].lower() for tag in scalars})
+    assert groups[-1] == "whole_run", groups  # the one-point result charts come after the training curves
     assert events.PluginTagToContent("hparams")  # the HParams view's entry for this run
 
 

@@ -36,14 +36,18 @@ def write_run_report(trainer: L.Trainer, directory: Path, metrics: dict[str, flo
     return directory
 
 
+RESULTS_GROUP = "whole_run"  # the run's results beside its settings; sorts after train/ and val/ in TensorBoard
+
+
 def log_hparams_with_results(trainer: L.Trainer, summary: dict[str, Any]) -> None:
-    """Every logger gets the run's settings beside its best validation and test results (``hp/*``).
+    """Every logger gets the run's settings beside its best validation and test results (``whole_run/*``).
 
     TensorBoard shows them together in its HParams view; other loggers store the settings as parameters and the
-    results as metrics.
+    results as metrics. TensorBoard orders chart groups by name, ignoring punctuation, so the group's name starts
+    past ``val`` and its one-point charts come after the training curves.
     """
-    results = {"hp/best_val_acc": summary["best_val_acc"], "hp/epochs": summary["epochs"]}
-    results |= {f"hp/{key}": value for key, value in (summary["test"] or {}).items()}
+    results = {f"{RESULTS_GROUP}/best_val_acc": summary["best_val_acc"], f"{RESULTS_GROUP}/epochs": summary["epochs"]}
+    results |= {f"{RESULTS_GROUP}/{key}": value for key, value in (summary["test"] or {}).items()}
     results = {key: value for key, value in results.items() if value is not None}
     plain = hparams_table(trainer)
     for logger in trainer.loggers:
