@@ -281,7 +281,7 @@ def test_a_utf16_training_file_beside_a_utf8_test_file_is_one_line(tmp_path: Pat
     test.write_text("text,label\n" + rows, encoding="utf-8")
     tiny = ["--model.hidden_size", "8", "--model.embedding_dim", "8", "--trainer.max_epochs", "1"]
     tiny += ["--trainer.limit_train_batches", "1", "--trainer.limit_val_batches", "1", "--data.batch_size", "4"]
-    tiny += ["--trainer.enable_progress_bar", "false", "--trainer.logger", "false", "--data.encoding", "utf-16"]
+    tiny += ["--trainer.enable_progress_bar", "false", "--data.encoding", "utf-16"]  # the presets' TensorBoard logger
     result = subprocess.run(
         [*FIT, *fit_args(tmp_path, train), "--data.test_file", str(test), *tiny],
         capture_output=True,
@@ -292,6 +292,11 @@ def test_a_utf16_training_file_beside_a_utf8_test_file_is_one_line(tmp_path: Pat
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith(f"error: {test} line 1: not utf-16 text ('UTF-16 stream does not start with BOM')")
     assert "--data.encoding applies to every file" in last and "convert this one to utf-16" in last
+    # the test file is read before the run starts: nothing trained, no run directory, no event file, no checkpoint
+    assert "Epoch 1/1" not in result.stdout + result.stderr
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").rglob("*")), list(
+        (tmp_path / "runs").rglob("*")
+    )
 
 
 def test_utf16_text_is_read_and_its_bad_bytes_are_located(tmp_path: Path) -> None:

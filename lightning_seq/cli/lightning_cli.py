@@ -44,7 +44,7 @@ from lightning_seq.cli.run_setup import (
 )
 from lightning_seq.constraints import plain_number
 from lightning_seq.data.datamodule import ReutersDataModule
-from lightning_seq.data.text_datamodule import TextFilesDataModule  # noqa: F401  (a --data choice by name)
+from lightning_seq.data.text_datamodule import TextFilesDataModule
 from lightning_seq.errors import BadCheckpoint, BadValue, report_user_errors
 from lightning_seq.inference.loading import (
     FILE_SETTINGS,
@@ -200,6 +200,8 @@ class SeqCLI(LightningCLI):
         hp = self.model.hparams
         if hp.get("teachers"):  # refused before the run's directory exists; the model checks again when it loads them
             check_teachers(hp.teachers, hp.vocab_size, hp.num_classes, self.datamodule)
+        if isinstance(self.datamodule, TextFilesDataModule):  # a bad row in any file: refused before the run exists
+            self.datamodule.read_every_file(test=self.config.fit.test_after_fit)
         if self.trainer.is_global_zero:  # other DDP ranks start once rank zero has begun writing
             directory = run_directory(self.trainer)
             refuse_to_overwrite(directory, self.config_init.fit.ckpt_path)

@@ -178,6 +178,17 @@ class TextFilesDataModule(PaddedBatchesDataModule):
             else:
                 self.datasets["test"] = PaddedDataset(self._encode_file(hp.test_file, "test_file"), **pad)
 
+    def read_every_file(self, test: bool = True) -> None:
+        """Read and encode the validation and (with ``test``) test files now, at the start of a fit.
+
+        Lightning's ``setup`` runs once the logger has opened the run's directory, and the test file is read only
+        after training: a bad row there would cost the whole training and leave a run behind. Read up front, it is
+        refused before the run writes anything; ``setup`` then finds the datasets ready.
+        """
+        self.setup("fit")
+        if test and self.hparams.test_file is not None:
+            self.setup("test")
+
     def state_dict(self) -> dict:
         """The vocabulary and labels (plain lists: the checkpoint still loads with ``weights_only``) and the
         training position."""
