@@ -16,6 +16,7 @@ import pytest
 
 from lightning_seq.cli.serve import main as serve_main
 
+from .helpers.tiny_text_run import fit_tiny_run
 from .test_serve import Server, httpx
 
 HEADER_TIMEOUT, BODY_TIMEOUT, LIMIT_CONCURRENCY, MAX_HEADER_BYTES = 1.5, 1.5, 12, 8192
@@ -222,3 +223,19 @@ def test_bad_limits_and_host_names_are_one_line_and_exit_2(
         serve_main(["--ckpt", str(gru_checkpoint), *args])
     err = capsys.readouterr().err.strip().splitlines()
     assert exit_.value.code == 2 and len(err) == 1 and message in err[0], err
+
+
+def test_a_two_label_model_answers_a_request_that_names_no_top_k(tmp_path: Path) -> None:
+    """The default ``top_k`` is 3 capped at the model's labels: a two-label model answers with both, not a 422."""
+    from fastapi.testclient import TestClient
+
+    from lightning_seq.serve.app import create_app
+    from lightning_seq.serve.settings import ServeSettings
+
+    checkpoint = fit_tiny_run(tmp_path)
+    with TestClient(create_app(ServeSettings((str(checkpoint),))), base_url="http://localhost") as client:
+        response = client.post("/predict", json={"texts": ["wheat corn harvest"]})
+        assert response.status_code == 200, response.text
+        assert [entry["label"] for entry in response.json()["predictions"][0]["top_k"]] == ["grain", "earn"]
+        refused = client.post("/predict", json={"texts": ["wheat"], "top_k": 3})  # named: still checked
+        assert refused.status_code == 422 and "top_k must be in [1, 2], got 3" in refused.text

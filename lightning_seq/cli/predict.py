@@ -200,7 +200,7 @@ def _predict_file(args: Namespace, device: torch.device) -> FileSummary:
 
 def top_k(args: Namespace, predictor: TopicPredictor) -> int:
     """``--top_k``, or 3 capped at the model's label count (a two-label model answers with both)."""
-    return args.top_k if args.top_k is not None else min(3, len(predictor.topic_names))
+    return args.top_k if args.top_k is not None else predictor.default_top_k
 
 
 def check_input(path: Path) -> None:

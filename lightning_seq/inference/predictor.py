@@ -119,6 +119,11 @@ class TopicPredictor:
             raise BadValue("cannot classify:\n  " + "\n  ".join(problems))
         return encoded
 
+    @property
+    def default_top_k(self) -> int:
+        """3, or every label of a model with fewer: the ``top_k`` of a request or command that names none."""
+        return min(3, len(self.topic_names))
+
     def check_top_k(self, top_k: int) -> None:
         if not 1 <= top_k <= len(self.topic_names):
             raise BadValue(f"top_k must be in [1, {len(self.topic_names)}], got {top_k}")

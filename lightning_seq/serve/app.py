@@ -88,8 +88,9 @@ def create_app(settings: ServeSettings, predictor: TopicPredictor | None = None)
                 422, f"{len(request.texts)} texts in one request; this server takes at most {settings.max_texts} "
                 "(--max_texts): split the request"
             )  # fmt: skip
+        top_k = model.default_top_k if request.top_k is None else request.top_k
         try:
-            model.check_top_k(request.top_k)
+            model.check_top_k(top_k)
             encoded = model.encode(request.texts)
         except UserError as error:
             raise HTTPException(422, _one_line(str(error))) from None
@@ -97,7 +98,7 @@ def create_app(settings: ServeSettings, predictor: TopicPredictor | None = None)
             probabilities = await app.state.batcher.probabilities(encoded)
         except UserError as error:  # the model's fault, not the request's (e.g. a checkpoint with NaN weights)
             raise HTTPException(500, _one_line(str(error))) from None
-        answers = model.predictions(request.texts, encoded, probabilities, request.top_k)
+        answers = model.predictions(request.texts, encoded, probabilities, top_k)
         return PredictResponse(predictions=[TextPrediction.of(answer) for answer in answers])
 
     @app.get("/health")

@@ -33,7 +33,9 @@ class PredictRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     texts: list[UnicodeText] = Field(description="the texts to classify (at most the server's max_texts)")
-    top_k: StrictInt = Field(3, description="ranked labels to return per text, 1 to the number of labels")
+    top_k: StrictInt | None = Field(
+        None, description="ranked labels to return per text, 1 to the number of labels (default 3, or every label)"
+    )
 
 
 class LabelProbability(BaseModel):
