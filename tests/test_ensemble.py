@@ -87,3 +87,20 @@ def test_members_that_read_text_differently_are_refused_in_one_line(
     error = capsys.readouterr().err.strip()
     assert stopped.value.code == 2 and len(error.splitlines()) == 1
     assert "other.ckpt encodes text differently" in error and not (tmp_path / "test_metrics.json").exists()
+
+
+def test_an_ensemble_figure_that_fails_is_a_warning_and_the_numbers_stay(
+    gru_checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lightning_seq.inference import ensemble_test
+
+    def out_of_memory(*args: object, **kwargs: object) -> None:
+        raise MemoryError("Unable to allocate 9.6 GiB for an array")
+
+    monkeypatch.setattr(ensemble_test, "confusion_matrix_figure", out_of_memory)
+    last = gru_checkpoint.parent / "last.ckpt"
+    with pytest.warns(UserWarning, match=r"confusion_matrix.png was not drawn \(MemoryError: Unable to allocate"):
+        main(["test", "--ckpt", str(gru_checkpoint), "--ckpt", str(last), "--out", str(tmp_path)])
+    assert json.loads((tmp_path / "test_metrics.json").read_text())["test/acc"] > 0
+    assert (tmp_path / "ensemble_report.md").is_file() and (tmp_path / "per_class_f1.png").is_file()
+    assert not (tmp_path / "confusion_matrix.png").exists()

@@ -17,7 +17,7 @@ import torch
 from lightning_seq.errors import NotWritable
 from lightning_seq.inference.loading import ensemble_encoding, load_datamodule, load_model, setup_checkpoint_data
 from lightning_seq.nn.ensemble import EnsembleClassifier
-from lightning_seq.reporting.plots import confusion_matrix_figure, per_class_f1_figure, save_figure
+from lightning_seq.reporting.plots import confusion_matrix_figure, per_class_f1_figure, save_figures_or_warn
 from lightning_seq.reporting.report import ClassificationReport, classification_report
 
 
@@ -91,11 +91,11 @@ def evaluate_ensemble(
     metrics = directory / "test_metrics.json"
     metrics.write_text(json.dumps({**result.metrics(), "members": [asdict(row) for row in scores]}, indent=2) + "\n")
     title = f"Ensemble of {len(members)}"
-    figures = {
-        "per_class_f1": per_class_f1_figure(report, f"{title} test per-label F1"),
-        "confusion_matrix": confusion_matrix_figure(report, f"{title} test"),
+    drawers = {
+        "per_class_f1": lambda: per_class_f1_figure(report, f"{title} test per-label F1"),
+        "confusion_matrix": lambda: confusion_matrix_figure(report, f"{title} test"),
     }
-    written += [save_figure(figure, directory / f"{name}.png") for name, figure in figures.items()]
+    written += save_figures_or_warn(drawers, directory)
     return result, [summary, metrics, *written]
 
 

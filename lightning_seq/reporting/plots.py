@@ -5,7 +5,8 @@ The callers save them as PNG files and hand the same Figures to TensorBoard's ``
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import warnings
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import matplotlib
@@ -112,3 +113,30 @@ def save_figure(figure: Figure, path: str | Path, dpi: int = 150) -> Path:
     figure.savefig(path, dpi=dpi)
     plt.close(figure)
     return path
+
+
+def save_figures_or_warn(
+    drawers: Mapping[str, Callable[[], Figure]],
+    directory: Path,
+    shown: Callable[[str, Figure], None] | None = None,
+) -> list[Path]:
+    """Draw and save each figure as ``<name>.png``; one that fails (e.g. out of memory) is a warning, not a lost run.
+
+    Call it after the numbers are written: a figure never costs them. ``shown`` also hands each figure elsewhere
+    (TensorBoard's Images) before it is saved and freed.
+    """
+    written = []
+    for name, draw in drawers.items():
+        try:
+            figure = draw()
+            if shown is not None:
+                shown(name, figure)
+            written.append(save_figure(figure, directory / f"{name}.png"))
+        except Exception as error:
+            plt.close("all")
+            warnings.warn(
+                f"{name}.png was not drawn ({type(error).__name__}: {str(error)[:200]}); the report and metrics are "
+                "written",
+                stacklevel=2,
+            )
+    return written

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +18,11 @@ from torch import Tensor
 
 from lightning_seq.data.batching import Batch
 from lightning_seq.reporting.plots import (
+    Figure,
     confusion_matrix_figure,
     per_class_f1_figure,
-    plt,
     save_figure,
+    save_figures_or_warn,
     training_curves_figure,
 )
 from lightning_seq.reporting.report import (
@@ -230,19 +230,12 @@ class TestReport(L.Callback):
         if not self.multi_label:  # a multi-label item has no single true class to put on a row
             drawers["confusion_matrix"] = lambda: confusion_matrix_figure(self.report, f"{title} test")
         loggers = [logger for logger in trainer.loggers if isinstance(logger, TensorBoardLogger)]
-        for name, draw in drawers.items():
-            try:
-                figure = draw()
-                for logger in loggers:  # images are a TensorBoard view; every logger gets the files
-                    logger.experiment.add_figure(f"test/{name}", figure, trainer.global_step, close=False)
-                self.written.append(save_figure(figure, directory / f"{name}.png"))
-            except Exception as error:
-                plt.close("all")
-                warnings.warn(
-                    f"{name}.png was not drawn ({type(error).__name__}: {str(error)[:200]}); the test report and "
-                    "metrics are written",
-                    stacklevel=1,
-                )
+
+        def shown(name: str, figure: Figure) -> None:  # images are a TensorBoard view; every logger gets the files
+            for logger in loggers:
+                logger.experiment.add_figure(f"test/{name}", figure, trainer.global_step, close=False)
+
+        self.written += save_figures_or_warn(drawers, directory, shown)
         print("Test report: " + ", ".join(str(path) for path in self.written), flush=True)
 
 
