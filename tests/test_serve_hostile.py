@@ -91,7 +91,11 @@ def test_a_lone_surrogate_is_refused_with_422_before_the_model_runs(server: Serv
 
 
 def test_other_undecodable_bodies_and_odd_field_names_are_one_line_4xx_not_500(server: Server) -> None:
-    assert post(server, b'{"texts": ["wheat \xff rose"]}') == (400, "There was an error parsing the body")
+    status, detail = post(server, b'{"texts": ["wheat \xff rose"]}')  # a byte that is not UTF-8
+    assert (status, detail) == (
+        400,
+        'the body is not UTF-8 JSON; send UTF-8 text such as {"texts": ["..."], "top_k": 3}',
+    )
     status, detail = post(server, json.dumps({"texts": ["wheat"], "\ud800": 1}).encode())  # a surrogate as a key
     assert status == 422 and detail.startswith("body: Input should be a valid string, unable to parse"), detail
     still_serving(server)

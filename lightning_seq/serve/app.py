@@ -24,6 +24,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi_offline import FastAPIOffline
 from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -75,7 +76,7 @@ def create_app(settings: ServeSettings, predictor: TopicPredictor | None = None)
     app.add_middleware(RequestLimits, max_bytes=settings.max_body_bytes, body_timeout=settings.body_timeout)
     app.add_middleware(HostCheck, allowed_hosts=settings.allowed_hosts)  # added last: it runs first
     app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)  # FastAPI's own 400s are Starlette's
 
     @app.post("/predict", response_model=PredictResponse, responses=ERRORS)
     async def predict(request: PredictRequest) -> PredictResponse:
@@ -238,7 +239,13 @@ async def _validation_error(request: Request, error: RequestValidationError) -> 
     return _json_error(f"{_first_few(described, 'problems')}; send {_EXAMPLE}", 422)
 
 
-async def _http_error(request: Request, error: HTTPException) -> JSONResponse:
+# FastAPI's answer to a body it could not decode at all (bytes that are not UTF-8 before JSON is even parsed).
+_UNPARSED_BODY = "There was an error parsing the body"
+
+
+async def _http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+    if error.status_code == 400 and error.detail == _UNPARSED_BODY:
+        return _json_error(f"the body is not UTF-8 JSON; send UTF-8 text such as {_EXAMPLE}", 400)
     return _json_error(str(error.detail), error.status_code, headers=error.headers)
 
 
