@@ -19,6 +19,31 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
+EXCERPT_CHARS = 40  # the most of a file's or request's content one message quotes (escaped)
+SHOWN_PATH_CHARS = 200  # the most of a path one message shows
+
+
+def excerpt(value: str, limit: int = EXCERPT_CHARS) -> str:
+    """``value`` quoted and escaped like ``ascii()`` (no control characters, no line breaks), cut to about
+    ``limit`` characters with ``...`` after the quote when cut: what a one-line message may quote of an input."""
+    shown: list[str] = []
+    size = 0
+    for char in value:
+        escaped = "\\'" if char == "'" else ascii(char)[1:-1]
+        if size + len(escaped) > limit:
+            return "'" + "".join(shown) + "'..."
+        shown.append(escaped)
+        size += len(escaped)
+    return "'" + "".join(shown) + "'"
+
+
+def shown_path(path: object, limit: int = SHOWN_PATH_CHARS) -> str:
+    """A path as a one-line message may show it: printable (escaped when it holds control characters), bounded."""
+    text = str(path)
+    text = text if text.isprintable() else ascii(text)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 class UserError(Exception):
     """Something the user gave (a setting, a file, a text) cannot be used; the message says what and how to fix it."""
 

@@ -19,8 +19,8 @@ import pytest
 from lightning_seq.cli.lightning_cli import main as fit_script_main
 from lightning_seq.data import text_files
 from lightning_seq.data.text_datamodule import TextFilesDataModule
-from lightning_seq.data.text_files import Columns, excerpt, read_rows
-from lightning_seq.errors import BadValue
+from lightning_seq.data.text_files import Columns, read_rows
+from lightning_seq.errors import BadValue, excerpt
 
 from .conftest import REPO_ROOT
 

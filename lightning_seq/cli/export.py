@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader
 
 from lightning_seq.cli.parsers import command_parser, parse
 from lightning_seq.data.text_datamodule import TextFilesDataModule
-from lightning_seq.errors import MissingFile, report_user_errors
+from lightning_seq.errors import MissingFile, report_user_errors, shown_path
 from lightning_seq.export.exporter import SUFFIXES, Network, check_out, default_out, export_checkpoint, parity, sidecar
 from lightning_seq.inference.loading import (
     FILE_SETTINGS,
@@ -22,7 +22,6 @@ from lightning_seq.inference.loading import (
     checkpoint_file_problem,
     load_datamodule,
     reading_checkpoint_file,
-    shown_path,
 )
 
 CHECK_FIX = "pass --test_file FILE with your own labelled texts, or --check_batches 0 to skip the check"

@@ -13,7 +13,7 @@ import torch
 from jsonargparse import Namespace
 
 from lightning_seq.cli.parsers import command_parser, parse
-from lightning_seq.errors import BadValue, MissingFile, report_user_errors
+from lightning_seq.errors import BadValue, MissingFile, excerpt, report_user_errors
 from lightning_seq.inference.file_predictions import FileSummary, check_output, predict_file
 from lightning_seq.inference.loading import data_settings
 from lightning_seq.inference.predictor import TopicPrediction, TopicPredictor
@@ -220,8 +220,7 @@ def _trained(settings: dict, key: str, flag: str) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str) or not value or len(value) > 200:
-        shown = repr(value)[:60]
-        raise BadValue(f"the checkpoint's training {key} {shown} is not usable here; pass {flag}")
+        raise BadValue(f"the checkpoint's training {key} {excerpt(str(value))} is not usable here; pass {flag}")
     return value
 
 
@@ -230,7 +229,8 @@ def _check_encoding(encoding: str, source: str) -> None:
         codecs.lookup(encoding)
     except LookupError:
         raise BadValue(
-            f"{source} {encoding[:60]!r} is not an encoding Python knows; pass --encoding, e.g. utf-8, latin-1, cp1252"
+            f"{source} {excerpt(encoding)} is not an encoding Python knows; pass --encoding, e.g. utf-8, latin-1, "
+            "cp1252"
         ) from None
 
 

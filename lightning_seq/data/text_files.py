@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import IO, Literal
 
 from lightning_seq.data.tokenizer import split_words
-from lightning_seq.errors import BadValue, MissingFile
+from lightning_seq.errors import EXCERPT_CHARS, BadValue, MissingFile, excerpt
+from lightning_seq.errors import shown_path as _shown
 
 Format = Literal["auto", "csv", "tsv", "jsonl", "folder", "fasttext"]
 FASTTEXT_PREFIX = "__label__"
@@ -36,7 +37,6 @@ text is far beyond any document a sequence model reads, and a longer one is almo
 _SUFFIXES = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}
 # A CSV field may hold a whole document; the record bound above limits it, not the csv module's 131,072 default.
 _CSV_FIELD_LIMIT = 2**31 - 1
-_EXCERPT_CHARS = 40  # the most of one excerpt of a file's content a message shows (escaped)
 _NAMES_CHARS = 120  # the most characters of header names or keys a message lists
 # Column names that plausibly hold the text, or the labels, for "did you mean" suggestions (lower case).
 _TEXT_NAMES = ("text", "body", "content", "sentence", "document", "review", "title", "message", "comment")
@@ -80,20 +80,6 @@ class _Options:
         return f"{self.flag_prefix}{name}"
 
 
-def excerpt(value: str, limit: int = _EXCERPT_CHARS) -> str:
-    """``value`` quoted and escaped like ``ascii()`` (no control characters, no line breaks), cut to about
-    ``limit`` characters with ``...`` after the quote when cut: safe to put in a one-line message."""
-    shown: list[str] = []
-    size = 0
-    for char in value:
-        escaped = "\\'" if char == "'" else ascii(char)[1:-1]
-        if size + len(escaped) > limit:
-            return "'" + "".join(shown) + "'..."
-        shown.append(escaped)
-        size += len(escaped)
-    return "'" + "".join(shown) + "'"
-
-
 def _names(names: list[str]) -> str:
     """A bounded, escaped list of header names or keys (at most about ``_NAMES_CHARS`` characters of them)."""
     shown: list[str] = []
@@ -107,12 +93,6 @@ def _names(names: list[str]) -> str:
     if len(shown) < len(names):
         shown.append(f"... {len(names) - len(shown)} more")
     return "[" + ", ".join(shown) + "]"
-
-
-def _shown(path: Path | str) -> str:
-    """A path as it can go in a one-line message (escaped when it holds control characters)."""
-    text = str(path)
-    return text if text.isprintable() else ascii(text)
 
 
 def _check_regular(path: Path, what: str = "file") -> os.stat_result:
@@ -392,10 +372,7 @@ def _plausible(names: list[str], key: str, columns: Columns) -> str | None:
     usable = [
         name
         for name in names
-        if name not in taken
-        and name.isprintable()
-        and 0 < len(name) <= _EXCERPT_CHARS
-        and name.lower() not in _ID_NAMES
+        if name not in taken and name.isprintable() and 0 < len(name) <= EXCERPT_CHARS and name.lower() not in _ID_NAMES
     ]
     if key == "label":
         usable = [name for name in usable if name.lower() not in _TEXT_NAMES]

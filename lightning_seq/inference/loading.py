@@ -23,7 +23,7 @@ from lightning_seq.data.datamodule import PaddedBatchesDataModule, ReutersDataMo
 from lightning_seq.data.subword import SubwordTokenizer
 from lightning_seq.data.text_datamodule import TextFilesDataModule
 from lightning_seq.data.tokenizer import WordTokenizer
-from lightning_seq.errors import BadCheckpoint, BadValue, UserError
+from lightning_seq.errors import BadCheckpoint, BadValue, UserError, shown_path
 from lightning_seq.training.module import SequenceClassifier
 
 # Bookkeeping LightningCLI adds to saved hyperparameters.
@@ -91,7 +91,6 @@ def load_datamodule(path: str | Path, **overrides: Any) -> PaddedBatchesDataModu
 # The data files a checkpoint records; a checkpoint from elsewhere chooses them, so they are read with care.
 FILE_SETTINGS = ("train_file", "val_file", "test_file")
 MISSING_HERE = "does not exist here"
-_SHOWN_PATH = 200  # characters of a checkpoint-named path a message shows
 
 
 def checkpoint_file_problem(path: object, fmt: str = "auto") -> str | None:
@@ -115,13 +114,6 @@ def checkpoint_file_problem(path: object, fmt: str = "auto") -> str | None:
     if not os.access(path, os.R_OK):
         return "cannot be read here (permission denied)"
     return None
-
-
-def shown_path(path: object) -> str:
-    """A path from a checkpoint as a message may show it: one line, printable, bounded."""
-    text = str(path)
-    text = text if text.isprintable() else ascii(text)
-    return text if len(text) <= _SHOWN_PATH else text[:_SHOWN_PATH] + "..."
 
 
 @contextmanager

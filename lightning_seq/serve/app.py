@@ -29,7 +29,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lightning_seq.checkpoint_file import read_checkpoint
-from lightning_seq.errors import UserError
+from lightning_seq.errors import UserError, excerpt
 from lightning_seq.inference.loading import data_settings
 from lightning_seq.inference.predictor import TopicPredictor
 from lightning_seq.serve.batcher import DynamicBatcher
@@ -172,7 +172,7 @@ class HostCheck:
         await self.check(scope, receive, send_unless_refused)
         if not scope.get("lightning_seq.host_allowed"):
             host = Headers(scope=scope).get("host")
-            given = f"Host {excerpt(host)}" if host else "no Host header"
+            given = f"Host {excerpt_with_length(host)}" if host else "no Host header"
             detail = (
                 f"{given}: this server answers to {', '.join(self.allowed_hosts)} only; if clients reach it by "
                 "another name (a proxy's, say), start it with --allowed_hosts NAME"
@@ -258,9 +258,9 @@ LINE_LIMIT = 300  # characters of one problem line in an error answer
 FEW = 5  # problems listed in one error answer; the rest are counted
 
 
-def excerpt(text: str, limit: int = 80) -> str:
+def excerpt_with_length(text: str, limit: int = 80) -> str:
     """``text`` quoted and escaped, cut to ``limit`` characters with its length after a cut."""
-    return repr(text) if len(text) <= limit else f"{text[:limit]!r}... ({len(text):,} chars)"
+    return excerpt(text, limit) + (f" ({len(text):,} chars)" if len(text) > limit else "")
 
 
 def _bounded(line: str, limit: int = LINE_LIMIT) -> str:
@@ -282,7 +282,7 @@ _EXAMPLE = '{"texts": ["..."], "top_k": 3}'
 def _where(location: tuple) -> str:
     """``("body", "texts", 2)`` -> ``texts[2]``; the body itself -> ``body``; a long or odd key name is quoted,
     escaped and cut."""
-    parts = [str(part) if len(str(part)) <= 40 and str(part).isprintable() else excerpt(str(part), 40)
+    parts = [str(part) if len(str(part)) <= 40 and str(part).isprintable() else excerpt_with_length(str(part), 40)
              for part in location[1:]] or ["body"]  # fmt: skip
     return parts[0] + "".join(f"[{part}]" for part in parts[1:])
 
