@@ -159,3 +159,26 @@ def test_a_missing_checkpoint_file_at_export_falls_back_to_validation_rows_then_
     last, _ = one_line_error(lambda: export.main(["--ckpt", str(moved), "--out", str(tmp_path / "m.onnx")]), capsys)
     assert last.startswith("error: none of the run's files") and last.endswith(EXPORT_FIX)
     assert export.main(["--ckpt", str(moved), "--out", str(tmp_path / "m.onnx"), "--check_batches", "0"]).is_file()
+
+
+def test_a_resumed_fit_reads_no_file_its_checkpoints_hyperparameters_name(checkpoint: Path, tmp_path: Path) -> None:
+    """``fit --ckpt_path`` takes the model's hyperparameters from the checkpoint: word vectors or an encoder it
+    names (here the environment) are not read, since the weights come from the checkpoint itself."""
+    import torch
+
+    saved = torch.load(checkpoint, weights_only=True)
+    saved["hyper_parameters"] |= {"embeddings": "/proc/self/environ", "embeddings_format": "word2vec"}
+    hostile = tmp_path / "hostile.ckpt"
+    torch.save(saved, hostile)
+    data = saved["datamodule_hyper_parameters"]
+    train, test = data["train_file"], data["test_file"]  # resuming needs the run's own data
+    resumed = run_script(
+        "fit.py", "--data", "TextFilesDataModule", "--data.train_file", str(train), "--data.test_file", str(test),
+        "--data.batch_size", "8", "--max_epochs", "2", "--hidden_size", "8", "--model.embedding_dim", "8",
+        "--trainer.limit_train_batches", "2", "--trainer.limit_val_batches", "2", "--trainer.enable_progress_bar",
+        "false", "--trainer.default_root_dir", str(tmp_path / "runs"), "--ckpt_path", str(hostile),
+        env={"SECRET_TOKEN": SECRET}, timeout=300,
+    )  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert SECRET not in resumed.stdout + resumed.stderr and "Pretrained embeddings" not in resumed.stdout
+    assert "Epoch 2/2" in resumed.stdout + resumed.stderr  # it did resume and train its last epoch

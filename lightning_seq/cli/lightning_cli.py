@@ -197,6 +197,8 @@ class SeqCLI(LightningCLI):
 
     def before_fit(self) -> None:
         self._created = None
+        if isinstance(self.model, SequenceClassifier):
+            self.model.resuming = bool(self.config_init.fit.ckpt_path)
         hp = self.model.hparams
         if hp.get("teachers"):  # refused before the run's directory exists; the model checks again when it loads them
             check_teachers(hp.teachers, hp.vocab_size, hp.num_classes, self.datamodule)

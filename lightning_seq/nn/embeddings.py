@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from lightning_seq.data.sequences import PAD_ID
+from lightning_seq.errors import BadValue, MissingFile, excerpt, shown_path
 
 VectorFormat = Literal["auto", "glove", "word2vec", "word2vec-binary"]
 VECTOR_FORMATS: tuple[str, ...] = get_args(VectorFormat)
@@ -49,13 +50,15 @@ class Coverage:
 def read_vectors(path: str | Path, fmt: VectorFormat = "auto") -> Iterator[tuple[str, np.ndarray]]:
     """Yield ``(word, float32 vector)`` pairs from a GloVe or word2vec file, checking every dimension."""
     path = Path(path)
+    if path.exists() and not path.is_file():
+        raise BadValue(f"{shown_path(path)} is not a regular file (a folder, device or FIFO); give a word-vector file")
     if not path.is_file():
-        raise FileNotFoundError(
+        raise MissingFile(
             f"no word-vector file at {path}; download one (see lightning_seq.nn.embeddings for the public files) "
             "or fix the path"
         )
     if fmt not in VECTOR_FORMATS:
-        raise ValueError(f"unknown vector format {fmt!r}: choose one of {', '.join(VECTOR_FORMATS)}")
+        raise BadValue(f"unknown vector format {fmt!r}: choose one of {', '.join(VECTOR_FORMATS)}")
     if fmt == "auto":
         fmt = _detect_format(path)
     count = 0
@@ -65,7 +68,7 @@ def read_vectors(path: str | Path, fmt: VectorFormat = "auto") -> Iterator[tuple
             count += 1
             yield word, vector
     if count == 0:
-        raise ValueError(f"{path} holds no word vectors: the file is empty or truncated; download it again")
+        raise BadValue(f"{path} holds no word vectors: the file is empty or truncated; download it again")
 
 
 def embedding_matrix(
@@ -89,7 +92,7 @@ def embedding_matrix(
     lowered: set[int] = set()
     for word, vector in read_vectors(path, fmt):
         if vector.shape[0] != embedding_dim:
-            raise ValueError(
+            raise BadValue(
                 f"{path} holds {vector.shape[0]}-dimensional vectors but the model's embedding_dim is {embedding_dim}; "
                 f"set model.embedding_dim to {vector.shape[0]}"
             )
@@ -120,7 +123,7 @@ def _detect_format(path: Path) -> VectorFormat:
     if path.name.removesuffix(".gz").endswith(".bin"):
         return "word2vec-binary"
     with _open(path) as stream:
-        first = stream.readline().split()
+        first = stream.readline(1 << 20).split()  # a first line longer than this is no vector header
     return "word2vec" if len(first) == 2 and all(part.isdigit() for part in first) else "glove"
 
 
@@ -131,7 +134,9 @@ def _read_text(stream: BinaryIO, path: Path, fmt: VectorFormat) -> Iterator[tupl
     if fmt == "word2vec":
         header = lines.readline().split()
         if len(header) != 2 or not all(part.isdigit() for part in header):
-            raise ValueError(f"{path} line 1: a word2vec text file starts with 'count dim', got {' '.join(header)!r}")
+            raise BadValue(
+                f"{path} line 1: a word2vec text file starts with 'count dim', got {excerpt(' '.join(header))}"
+            )
         dim, start = int(header[1]), 2
     for number, line in enumerate(lines, start=start):
         parts = line.rstrip("\n").rstrip(" ").split(" ")
@@ -141,14 +146,15 @@ def _read_text(stream: BinaryIO, path: Path, fmt: VectorFormat) -> Iterator[tupl
             dim = len(parts) - 1
         # A few GloVe 840B "words" contain spaces: the vector is always the last `dim` fields.
         if len(parts) < dim + 1 or dim < 1:
-            raise ValueError(
+            raise BadValue(
                 f"{path} line {number}: expected a word and {dim} numbers, got {len(parts)} fields; "
                 "every vector in a file must have the same dimension"
             )
         try:
             vector = np.asarray(parts[-dim:], dtype=np.float32)
-        except ValueError as error:
-            raise ValueError(f"{path} line {number}: not a word followed by {dim} numbers ({error})") from None
+        except ValueError:
+            # the value that failed is not quoted: the file may be anything a checkpoint named (/proc/self/environ)
+            raise BadValue(f"{path} line {number}: not a word followed by {dim} numbers") from None
         yield " ".join(parts[:-dim]), vector
 
 
@@ -156,16 +162,16 @@ def _read_binary(stream: BinaryIO, path: Path) -> Iterator[tuple[str, np.ndarray
     """word2vec's C format: ``count dim\\n``, then per word its UTF-8 bytes, a space and ``dim`` float32s."""
     header = stream.readline().split()
     if len(header) != 2 or not all(part.isdigit() for part in header):
-        raise ValueError(f"{path}: a word2vec binary file starts with 'count dim', got {header!r}")
+        raise BadValue(f"{path}: a word2vec binary file starts with 'count dim', got {excerpt(str(header))}")
     count, dim = int(header[0]), int(header[1])
     for number in range(count):
         word = bytearray()
         while (char := stream.read(1)) != b" ":  # both open() and gzip.open() streams are buffered
             if not char:
-                raise ValueError(f"{path}: ends after {number} of the {count} vectors its header promises")
+                raise BadValue(f"{path}: ends after {number} of the {count} vectors its header promises")
             if char != b"\n" or word:
                 word += char
         data = stream.read(4 * dim)
         if len(data) != 4 * dim:
-            raise ValueError(f"{path}: ends inside vector {number + 1} of {count}; download it again")
+            raise BadValue(f"{path}: ends inside vector {number + 1} of {count}; download it again")
         yield word.decode("utf-8", errors="replace"), np.frombuffer(data, dtype="<f4").copy()

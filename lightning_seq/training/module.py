@@ -189,6 +189,10 @@ class SequenceClassifier(L.LightningModule):
             raise ValueError("freeze_embeddings needs pretrained vectors: set embeddings to a GloVe or word2vec file")
         self.net.embedding.weight.requires_grad_(not freeze_embeddings)
         self.embedding_coverage: Coverage | None = None
+        # Set by the CLI when a fit resumes from --ckpt_path: its weights come from there, so the files its
+        # hyperparameters name (word vectors, an encoder) are not read; that checkpoint may be a stranger's.
+        # Lightning sets ``trainer.ckpt_path`` only after ``setup``, where these files are read.
+        self.resuming = False
         # Read by Lightning's ThroughputMonitor; unknown, since a recurrent step's cost follows each batch's width.
         self.flops_per_batch: int | None = None
         self.optimizer = optimizer
@@ -245,13 +249,13 @@ class SequenceClassifier(L.LightningModule):
         if stage == "fit" and self.hparams.get("teachers") and self.teacher_targets is None:
             self.teacher_targets = self._read_teachers()
         # A resumed fit restores its tuned weights from its own checkpoint, after setup.
-        if stage == "fit" and self.hparams.get("encoder_checkpoint") and not self.trainer.ckpt_path:
+        if stage == "fit" and self.hparams.get("encoder_checkpoint") and not self.resuming:
             path = self.hparams.encoder_checkpoint
             vocabulary = getattr(self.trainer.datamodule, "vocabulary", None)
             copied = load_pretrained_encoder(self.net, path, self.hparams, vocabulary)
             rank_zero_info(f"Pretrained encoder from {path}: {copied} tensors (word embedding and recurrent layers)")
         # Only a fresh fit reads the vectors; a resumed fit restores its tuned weights from the checkpoint afterwards.
-        if stage == "fit" and self.hparams.embeddings and self.embedding_coverage is None:
+        if stage == "fit" and self.hparams.embeddings and self.embedding_coverage is None and not self.resuming:
             vocabulary = getattr(self.trainer.datamodule, "vocabulary", None)
             if vocabulary is None:
                 raise ValueError("pretrained embeddings need a datamodule with a `vocabulary` (word -> token id)")
