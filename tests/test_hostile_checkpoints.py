@@ -11,6 +11,7 @@ import pytest
 
 from lightning_seq.cli import export
 from lightning_seq.cli.lightning_cli import main as lightning_main
+from lightning_seq.cli.predict import main as predict_main
 
 from .helpers.tiny_text_run import crafted, fit_tiny_run, run_script, write_texts
 
@@ -182,3 +183,20 @@ def test_a_resumed_fit_reads_no_file_its_checkpoints_hyperparameters_name(checkp
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert SECRET not in resumed.stdout + resumed.stderr and "Pretrained embeddings" not in resumed.stdout
     assert "Epoch 2/2" in resumed.stdout + resumed.stderr  # it did resume and train its last epoch
+
+
+def test_a_test_file_for_a_reuters_checkpoint_is_one_line_and_a_data_dir_for_a_text_run_is_ignored(
+    gru_checkpoint: Path, checkpoint: Path, own_test_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """``--test_file`` belongs to runs on one's own texts (a Reuters run has its split); ``--data_dir`` to Reuters."""
+    out = tmp_path / "m.onnx"
+    last, _ = one_line_error(
+        lambda: export.main(["--ckpt", str(gru_checkpoint), "--out", str(out), "--test_file", str(own_test_file)]),
+        capsys,
+    )
+    assert last.startswith("error: a test file (") and "is a Reuters run" in last and not out.exists()
+    ensemble = ["--ckpt", str(gru_checkpoint), "--ckpt", str(gru_checkpoint), "--data.test_file", str(own_test_file)]
+    last, _ = one_line_error(lambda: lightning_main([*ensemble, "--out", str(tmp_path / "e")], command="test"), capsys)
+    assert "is a Reuters run" in last
+    predict_main(["--ckpt", str(checkpoint), "--text", "wheat corn harvest", "--data_dir", str(tmp_path)])
+    assert "grain" in capsys.readouterr().out

@@ -82,10 +82,23 @@ def datamodule_config(path: str | Path) -> dict[str, Any]:
 
 
 def load_datamodule(path: str | Path, **overrides: Any) -> PaddedBatchesDataModule:
-    """The checkpoint's DataModule with its data settings, ``overrides`` (e.g. ``data_dir``) applied."""
+    """The checkpoint's DataModule with its data settings, ``overrides`` (e.g. ``data_dir``) applied.
+
+    ``data_dir`` (where the Reuters files are) means nothing to a run on text files and is left out there; a
+    ``test_file`` means nothing to a Reuters run, which tests on the Reuters test split, and is refused.
+    """
     config = datamodule_config(path)
-    config["init_args"].update({key: value for key, value in overrides.items() if value is not None})
-    return datamodule_class(path)(**config["init_args"])
+    cls = datamodule_class(path)
+    given = {key: value for key, value in overrides.items() if value is not None}
+    if cls is TextFilesDataModule:
+        given.pop("data_dir", None)
+    elif "test_file" in given:
+        raise BadValue(
+            f"a test file ({shown_path(given['test_file'])}) is for checkpoints trained on your own texts; "
+            f"{shown_path(path)} is a Reuters run, checked on the Reuters test split: leave the test file out"
+        )
+    config["init_args"].update(given)
+    return cls(**config["init_args"])
 
 
 # The data files a checkpoint records; a checkpoint from elsewhere chooses them, so they are read with care.
