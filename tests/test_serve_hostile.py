@@ -243,3 +243,14 @@ def test_a_two_label_model_answers_a_request_that_names_no_top_k(tmp_path: Path)
         assert [entry["label"] for entry in response.json()["predictions"][0]["top_k"]] == ["grain", "earn"]
         refused = client.post("/predict", json={"texts": ["wheat"], "top_k": 3})  # named: still checked
         assert refused.status_code == 422 and "top_k must be in [1, 2], got 3" in refused.text
+
+
+def test_a_server_bound_to_every_interface_answers_any_host_unless_allowed_hosts_names_them() -> None:
+    """Clients of a 0.0.0.0 server come by IP address, a container's name or a probe's: none can be known here."""
+    from lightning_seq.cli.serve import allowed_hosts
+
+    assert allowed_hosts("0.0.0.0", ()) == allowed_hosts("::", ()) == ("*",)
+    named = allowed_hosts("0.0.0.0", ("API.example",))
+    assert "*" not in named and {"localhost", "127.0.0.1", "[::1]", "api.example"} <= set(named)
+    assert allowed_hosts("127.0.0.1", ()) == ("localhost", "127.0.0.1", "[::1]")
+    assert "10.1.2.3" in allowed_hosts("10.1.2.3", ())  # a bind to one address answers to that address

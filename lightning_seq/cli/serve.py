@@ -123,10 +123,14 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 def allowed_hosts(host: str, extra: Sequence[str]) -> tuple[str, ...]:
-    """The Host names served: the loopback names for a loopback bind; ``host`` itself otherwise (for every interface,
-    this machine's names), always with the loopback names and ``extra``."""
+    """The Host names served: the loopback names for a loopback bind, and ``host`` itself for another address, always
+    with ``extra``. Bound to every interface, any name unless ``extra`` lists them: such a server is open to the
+    network by choice, and its clients' names (an IP address, a container's or a probe's) cannot be known here;
+    DNS rebinding matters for a server that only listens locally."""
     own: list[str] = []
     if host in WILDCARD:
+        if not extra:
+            return ("*",)
         own = [socket.gethostname()]
     elif host not in LOOPBACK:
         own = [host]
