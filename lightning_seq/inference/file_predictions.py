@@ -15,6 +15,7 @@ import csv
 import io
 import json
 import os
+import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import islice
@@ -33,6 +34,7 @@ OUTPUT_SUFFIXES = (".jsonl", ".csv")
 CsvFormulas = Literal["escape", "keep"]
 # A spreadsheet reads a cell starting with one of these as a formula (OWASP, "CSV Injection").
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+PLAIN_NUMBER = re.compile(r"[+-]?[0-9]+(\.[0-9]+)?")  # a spreadsheet reads it as the number it is
 NO_WORDS = "no words"  # the reason given for a row that has no word to classify
 
 Writer = Callable[[TextRow, TopicPrediction | None], None]
@@ -149,8 +151,9 @@ def predict_file(
 
 def neutralised(cell: str) -> str:
     """A cell that a spreadsheet would run as a formula (``=HYPERLINK(...)``, ``@SUM(...)``, ``-1+2``), prefixed with
-    a single quote so that it is shown as text (OWASP's advice); any other cell unchanged."""
-    return "'" + cell if cell.startswith(FORMULA_STARTS) else cell
+    a single quote so that it is shown as text (OWASP's advice); a plain number (``-1``, ``+2.5``: a label or id a
+    user wrote so) and any other cell unchanged."""
+    return "'" + cell if cell.startswith(FORMULA_STARTS) and not PLAIN_NUMBER.fullmatch(cell) else cell
 
 
 def _jsonl_writer(file: io.TextIOWrapper) -> Writer:
