@@ -12,20 +12,18 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
 from lightning_seq.checkpoint_file import read_checkpoint
+from lightning_seq.data.checkpoint_data import CheckpointEncoding, checkpoint_encoding, datamodule_class, encoding_key
 from lightning_seq.data.datamodule import ReutersDataModule
 from lightning_seq.data.text_datamodule import TextFilesDataModule
 from lightning_seq.data.tokenizer import WordTokenizer
 from lightning_seq.errors import BadCheckpoint
-
-if TYPE_CHECKING:
-    from lightning_seq.inference.loading import CheckpointEncoding
 
 
 class TeacherTargets:
@@ -118,28 +116,26 @@ def check_teacher_encodings(paths: Sequence[str | Path], datamodule: Any) -> Non
     """Refuse, in one line naming the teacher and what differs, a teacher that reads other words or means other
     labels by the same ids as the student's data (equal sizes are not enough: another file gives another vocabulary).
 
-    The comparison is the ensembles' (:func:`lightning_seq.inference.loading.ensemble_encoding`), except ``maxlen``
+    The comparison is the ensembles' (:func:`lightning_seq.data.checkpoint_data.ensemble_encoding`), except ``maxlen``
     and ``truncating``: teachers read the student's rows, as the student cut them. A DataModule that is neither the
     Reuters nor the text-files one is not compared (its encoding is unknown).
     """
-    from lightning_seq.inference import loading  # it imports the module that imports this one
-
-    student = _datamodule_encoding(datamodule, loading.CheckpointEncoding)
+    student = _datamodule_encoding(datamodule)
     if student is None:
         return
     student_kind = _kind(type(datamodule))
     data_dir = datamodule.hparams.get("data_dir") if student_kind == "Reuters" else None
     for path in paths:
-        teacher_kind = _kind(loading.datamodule_class(path))
+        teacher_kind = _kind(datamodule_class(path))
         if teacher_kind != student_kind:
             raise BadCheckpoint(
                 f"teacher {path} was trained on {teacher_kind}, the student on {student_kind}: a teacher must read "
                 "the student's token ids and name its labels; train it on the student's data settings"
             )
         teacher = dataclasses.replace(
-            loading.checkpoint_encoding(path, data_dir), maxlen=student.maxlen, truncating=student.truncating
+            checkpoint_encoding(path, data_dir), maxlen=student.maxlen, truncating=student.truncating
         )
-        if loading._encoding_key(teacher) != loading._encoding_key(student):
+        if encoding_key(teacher) != encoding_key(student):
             raise BadCheckpoint(
                 f"teacher {path} encodes the data differently from the student ({_differences(teacher, student)}): "
                 "a teacher must read the student's token ids as the same words and name its labels; train it "
@@ -153,8 +149,8 @@ def _kind(datamodule_class: type) -> str | None:
     return "Reuters" if issubclass(datamodule_class, ReutersDataModule) else None
 
 
-def _datamodule_encoding(datamodule: Any, encoding: type[CheckpointEncoding]) -> CheckpointEncoding | None:
-    """The student's encoding, built as :func:`~lightning_seq.inference.loading.checkpoint_encoding` builds a
+def _datamodule_encoding(datamodule: Any) -> CheckpointEncoding | None:
+    """The student's encoding, built as :func:`~lightning_seq.inference.checkpoint_encoding` builds a
     checkpoint's (the Reuters word index itself is not compared: ``num_words`` and ``skip_top`` choose the ids)."""
     hp = datamodule.hparams
     kind = _kind(type(datamodule))
@@ -164,7 +160,7 @@ def _datamodule_encoding(datamodule: Any, encoding: type[CheckpointEncoding]) ->
         tokenizer, words = WordTokenizer({}, datamodule.vocab_size, hp.get("skip_top", 0)), None
     else:
         return None
-    return encoding(
+    return CheckpointEncoding(
         tokenizer, tuple(datamodule.label_names), hp.maxlen, hp.get("truncating", "pre"), datamodule.multi_label,
         words, getattr(tokenizer, "serialized", None),
     )  # fmt: skip
