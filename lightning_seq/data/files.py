@@ -219,3 +219,12 @@ def _missing_message(spec: RemoteFile, directory: Path, reason: str) -> str:
         f"{spec.url} ({spec.algorithm} {spec.digest}) and put it in {directory}, or point the environment "
         f"variable {DATA_ENV} (or {DATA_DIR_FLAG.get()}) at a directory that already holds it."
     )
+
+
+def same_file(a: str | Path, b: str | Path) -> bool:
+    """The same file by name, by symbolic link or by hard link: an output that must not overwrite an input."""
+    a, b = Path(a), Path(b)
+    try:
+        return a.resolve() == b.resolve() or (a.exists() and b.exists() and os.path.samefile(a, b))
+    except OSError:  # a loop of links, or a path that cannot be looked at: not provably the same
+        return False

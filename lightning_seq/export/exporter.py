@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from lightning_seq.data.files import same_file
 from lightning_seq.errors import BadValue, NotWritable
 from lightning_seq.inference.loading import data_settings, ensemble_encoding, load_model
 from lightning_seq.nn.classifier import RecurrentClassifier, check_batch
@@ -77,7 +78,7 @@ def check_out(path: str | Path, fmt: Format, checkpoints: Sequence[str | Path] =
         raise BadValue(f"--out {path} is a directory; give a file name, e.g. {path / ('model' + SUFFIXES[fmt])}")
     for output in (path, sidecar(path)):
         for checkpoint in map(Path, checkpoints):
-            if output.resolve() == checkpoint.resolve() or _same_file(output, checkpoint):
+            if same_file(output, checkpoint):
                 which = f"--out {path}" if output == path else f"--out {path}: its sidecar {output}"
                 raise BadValue(
                     f"{which} is a checkpoint itself ({checkpoint}, the same file): exporting would overwrite it; "
@@ -112,13 +113,6 @@ def _file_name(path: Path, fmt: Format) -> str:
     """``path``'s name with the format's suffix (``m.onnx`` for ``m.bin`` or ``m.onnx.pt``)."""
     stem = Path(path.stem)
     return str(stem) if stem.suffix in ACCEPTED_SUFFIXES[fmt] else f"{stem}{SUFFIXES[fmt]}"
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        return os.path.samefile(a, b)
-    except (OSError, ValueError):  # either is missing (then they are not one file)
-        return False
 
 
 def export_model(

@@ -24,7 +24,7 @@ from typing import Literal
 
 from tqdm.auto import tqdm
 
-from lightning_seq.data.files import atomic_file
+from lightning_seq.data.files import atomic_file, same_file
 from lightning_seq.data.text_files import Columns, Format, TextRow, read_rows
 from lightning_seq.data.tokenizer import split_words
 from lightning_seq.errors import BadValue, NotWritable, UserError
@@ -77,16 +77,8 @@ def check_output(output: Path, source: Path, others: Sequence[str | Path] = ()) 
     if not os.access(existing, os.W_OK | os.X_OK):
         raise NotWritable(f"--output {output}: {existing} is not writable for this user; write elsewhere")
     for other, what in ((source, "the input"), *((Path(path), "the checkpoint") for path in others)):
-        if _same_file(output, other):
+        if same_file(output, other):
             raise BadValue(f"--output {output} is {what} {other} (the same file); give another file")
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    """The same file by name, by symbolic link or by hard link."""
-    try:
-        return a.resolve() == b.resolve() or (a.exists() and b.exists() and os.path.samefile(a, b))
-    except OSError:  # a loop of links, or a path that cannot be looked at: not provably the same
-        return False
 
 
 def predict_file(
