@@ -340,3 +340,26 @@ def test_a_txt_entry_that_is_not_a_text_file_in_a_label_folder_is_named(
         assert refused_in_subprocess(tmp_path, train).startswith(expected)
         return
     assert refused_in_process(tmp_path, capsys, train).startswith(expected)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--data.encoding", "no-such-codec"], "--data.encoding 'no-such-codec': not a text encoding Python knows"),
+        (["--data.label_separator", ""], "--data.label_separator must not be empty"),
+    ],
+)
+def test_what_the_datamodule_refuses_while_it_is_built_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], message: str
+) -> None:
+    """A DataModule's own refusal at construction came back wrapped in jsonargparse's Union error, a traceback."""
+    train = tmp_path / "train.csv"
+    train.write_text(ROWS)
+    assert refused_in_process(tmp_path, capsys, train, *extra).startswith(message)
+
+
+def test_a_text_files_fit_without_a_training_file_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        fit_script_main(["--data", "TextFilesDataModule", "--trainer.default_root_dir", str(tmp_path)])
+    assert stopped.value.code == 2
+    assert _one_error_line(capsys.readouterr().err, tmp_path).startswith("--data.train_file is required")

@@ -45,7 +45,7 @@ from lightning_seq.cli.run_setup import (
 from lightning_seq.constraints import plain_number
 from lightning_seq.data.datamodule import ReutersDataModule
 from lightning_seq.data.text_datamodule import TextFilesDataModule
-from lightning_seq.errors import BadCheckpoint, BadValue, report_user_errors
+from lightning_seq.errors import BadCheckpoint, BadValue, UserError, report_user_errors
 from lightning_seq.inference.loading import (
     FILE_SETTINGS,
     data_settings,
@@ -418,6 +418,22 @@ def build_cli(
         raise BadValue(f"{data_setting_error(one_line(str(error)))} (see --help)") from None
     except MisconfigurationException as error:  # Lightning's own type for a setting it cannot use
         raise BadValue(one_line(str(error))) from None
+    except ValueError as error:  # jsonargparse wraps what a class's __init__ refused (e.g. --data.encoding)
+        refused = _user_error_within(error)
+        if refused is None:
+            raise
+        raise refused from None
+
+
+def _user_error_within(error: BaseException) -> UserError | None:
+    """The :class:`UserError` a constructor raised, found in the chain of exceptions jsonargparse wrapped it in."""
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, UserError):
+            return error
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return None
 
 
 # LightningCLI adds `data` with a None default, so jsonargparse reports a DataModule argument's error inside the

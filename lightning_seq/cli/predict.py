@@ -13,6 +13,7 @@ import torch
 from jsonargparse import Namespace
 
 from lightning_seq.cli.parsers import command_parser, parse
+from lightning_seq.data.text_files import check_encoding
 from lightning_seq.errors import BadValue, MissingFile, excerpt, report_user_errors
 from lightning_seq.inference.file_predictions import FileSummary, check_output, predict_file
 from lightning_seq.inference.loading import data_settings
@@ -163,7 +164,7 @@ def _predict_file(args: Namespace, device: torch.device) -> FileSummary:
     if args.csv_formulas not in ("escape", "keep"):
         raise BadValue(f"--csv_formulas {args.csv_formulas}: choose escape (the default) or keep")
     if args.encoding:
-        _check_encoding(args.encoding, "--encoding")
+        check_encoding(args.encoding, "--encoding")
     check_input(args.input)
     check_output(args.output, args.input, args.ckpt)
     predictor = TopicPredictor.from_checkpoints(args.ckpt, args.data_dir, device)
@@ -171,7 +172,7 @@ def _predict_file(args: Namespace, device: torch.device) -> FileSummary:
     text_column = args.text_column or _trained(trained, "text_column", "--text_column") or "text"
     encoding = args.encoding or _trained(trained, "encoding", "--encoding") or "utf-8"
     if not args.encoding:
-        _check_encoding(encoding, "the checkpoint's training encoding")
+        check_encoding(encoding, "the checkpoint's training encoding", "pass --encoding, e.g.")
     fmt = args.format or _default_format(args.input, trained.get("format"))
     summary = predict_file(
         predictor,
@@ -222,16 +223,6 @@ def _trained(settings: dict, key: str, flag: str) -> str | None:
     if not isinstance(value, str) or not value or len(value) > 200:
         raise BadValue(f"the checkpoint's training {key} {excerpt(str(value))} is not usable here; pass {flag}")
     return value
-
-
-def _check_encoding(encoding: str, source: str) -> None:
-    try:
-        codecs.lookup(encoding)
-    except LookupError:
-        raise BadValue(
-            f"{source} {excerpt(encoding)} is not an encoding Python knows; pass --encoding, e.g. utf-8, latin-1, "
-            "cp1252"
-        ) from None
 
 
 def _default_format(path: Path, trained: object) -> str:

@@ -7,7 +7,6 @@ need only the checkpoint: ``vocabulary_from`` reads them back instead of fitting
 
 from __future__ import annotations
 
-import codecs
 import hashlib
 import re
 import warnings
@@ -25,7 +24,7 @@ from lightning_seq.data.batching import PaddedDataset
 from lightning_seq.data.datamodule import PaddedBatchesDataModule
 from lightning_seq.data.sequences import INDEX_FROM, Ragged
 from lightning_seq.data.subword import SubwordTokenizer, train_subword
-from lightning_seq.data.text_files import Columns, Format, TextRow, read_rows
+from lightning_seq.data.text_files import Columns, Format, TextRow, check_encoding, read_rows
 from lightning_seq.data.tokenizer import WordTokenizer, split_words
 from lightning_seq.data.vocabulary import StreamingEncoder, encode_texts, ids_to_ragged, vocabulary_tokenizer
 from lightning_seq.errors import BadCheckpoint, BadValue
@@ -99,12 +98,7 @@ class TextFilesDataModule(PaddedBatchesDataModule):
         check_ranges(TextFilesDataModule.__init__, locals())
         if train_file is None and vocabulary_from is None:
             raise BadValue("--data.train_file is required: the labelled texts to train on (CSV, TSV, JSONL, a folder)")
-        try:
-            codecs.lookup(encoding)
-        except LookupError:
-            raise BadValue(
-                f"--data.encoding {encoding}: not an encoding Python knows; e.g. utf-8, latin-1, cp1252"
-            ) from None
+        check_encoding(encoding)
         if label_separator == "":
             raise BadValue("--data.label_separator must not be empty; use e.g. '|' or leave it unset")
         self.save_hyperparameters()

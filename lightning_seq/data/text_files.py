@@ -183,7 +183,7 @@ def read_rows(
     """
     opts = _Options(flag_prefix, quote_content, allow_empty)
     path = Path(path)
-    _check_encoding(encoding, opts)
+    check_encoding(encoding, opts.flag("encoding"))
     info = _check_regular(path, "file or folder")
     fmt = resolve_format(path, fmt, flag_prefix=flag_prefix)
     readers = {
@@ -220,15 +220,15 @@ def read_rows(
         raise BadValue(f"{_shown(path)} holds no rows; give a file with at least one labelled text")
 
 
-def _check_encoding(encoding: str, opts: _Options) -> None:
+def check_encoding(encoding: str, name: str = "--data.encoding", fix: str = "e.g.") -> None:
+    """Refuse, naming it as ``name``, what is not a text encoding (an unknown name, or a codec such as base64)."""
     try:
         known = codecs.lookup(encoding)._is_text_encoding  # base64, rot13, ...: codecs, but not text encodings
     except (LookupError, TypeError, ValueError):
         known = False
     if not known:
         raise BadValue(
-            f"{opts.flag('encoding')} {excerpt(str(encoding))}: not a text encoding Python knows; e.g. utf-8, "
-            "latin-1, cp1252, utf-16"
+            f"{name} {excerpt(str(encoding))}: not a text encoding Python knows; {fix} utf-8, latin-1, cp1252, utf-16"
         )
 
 

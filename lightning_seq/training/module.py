@@ -186,7 +186,7 @@ class SequenceClassifier(L.LightningModule):
             ngram_width=ngram_width,
         )
         if freeze_embeddings and not embeddings:
-            raise ValueError("freeze_embeddings needs pretrained vectors: set embeddings to a GloVe or word2vec file")
+            raise BadValue("freeze_embeddings needs pretrained vectors: set embeddings to a GloVe or word2vec file")
         self.net.embedding.weight.requires_grad_(not freeze_embeddings)
         self.embedding_coverage: Coverage | None = None
         # Set by the CLI when a fit resumes from --ckpt_path: its weights come from there, so the files its
