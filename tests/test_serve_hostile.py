@@ -194,6 +194,19 @@ def test_a_head_over_max_header_bytes_gets_431(server: Server) -> None:
     still_serving(server)
 
 
+def test_a_whole_head_over_max_header_bytes_in_one_write_gets_431_and_one_within_it_is_served(server: Server) -> None:
+    """A head that arrives in one read was never counted (a 70 KB head passed a 1,000-byte limit)."""
+    for filler, expected in ((MAX_HEADER_BYTES * 2, 431), (MAX_HEADER_BYTES // 2, 200)):
+        head = f"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nx-filler: {'a' * filler}\r\nConnection: close\r\n\r\n"
+        with socket.create_connection(("127.0.0.1", server.port), timeout=20) as connection:
+            connection.sendall(head.encode())
+            received = b""
+            while chunk := connection.recv(65536):
+                received += chunk
+        assert received.startswith(f"HTTP/1.1 {expected} ".encode()), received[:200]
+    still_serving(server)
+
+
 def test_past_limit_concurrency_a_request_gets_503_until_idle_connections_are_closed(server: Server) -> None:
     idle = [socket.create_connection(("127.0.0.1", server.port), timeout=20) for _ in range(LIMIT_CONCURRENCY)]
     try:

@@ -25,27 +25,33 @@ class BoundedHeadProtocol(AutoHTTPProtocol):  # type: ignore[misc,valid-type]
         self.header_timeout, self.max_header_bytes = header_timeout, max_header_bytes
         self._head_deadline: asyncio.TimerHandle | None = None
         self._head_bytes = 0
+        self._tail = b""  # the last bytes of the head so far: its end (CR LF CR LF) may be split across reads
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._arm()
 
     def data_received(self, data: bytes) -> None:
+        if self._reading_head():  # counted before the parser sees it: a whole head can come in one read
+            seen = self._tail + data
+            end = seen.find(b"\r\n\r\n")
+            head = len(data) if end < 0 else max(0, end + 4 - len(self._tail))
+            if self._head_bytes + head > self.max_header_bytes:
+                self._refuse(
+                    431,
+                    "Request Header Fields Too Large",
+                    f"the request line and headers passed {self.max_header_bytes:,} bytes (--max_header_bytes)",
+                )
+                return
+            self._tail = seen[-3:]
         super().data_received(data)
         if self.transport.is_closing():
             return
         if not self._reading_head():
             self._disarm()
-            self._head_bytes = 0
+            self._head_bytes, self._tail = 0, b""
             return
-        self._head_bytes += len(data)  # a chunk that completed a head resets above, so this is head bytes only
-        if self._head_bytes > self.max_header_bytes:
-            self._refuse(
-                431,
-                "Request Header Fields Too Large",
-                f"the request line and headers passed {self.max_header_bytes:,} bytes (--max_header_bytes)",
-            )
-            return
+        self._head_bytes += len(data)  # a read that completed a head resets above, so this is head bytes only
         self._arm()
 
     def connection_lost(self, exc: Exception | None) -> None:
