@@ -200,3 +200,37 @@ def test_a_test_file_for_a_reuters_checkpoint_is_one_line_and_a_data_dir_for_a_t
     assert "is a Reuters run" in last
     predict_main(["--ckpt", str(checkpoint), "--text", "wheat corn harvest", "--data_dir", str(tmp_path)])
     assert "grain" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"labels": None}, "its labels are not a list of two or more names"),
+        ({"labels": ["a", "b", "c"]}, "it names 3 labels for a model of 2 classes"),
+        ({"labels": ["a", "a"]}, "its labels repeat a name"),
+        ({"words": 5}, "its vocabulary is not a list of words"),
+        ({"words": None}, "its vocabulary is not a list of words"),
+        ({"words": ["wheat"]}, "its vocabulary of 1 words does not fit a model of vocab_size"),
+        ({"multi_label": "yes"}, "its multi_label or subword setting has the wrong type"),
+    ],
+)
+def test_a_checkpoint_whose_vocabulary_or_labels_were_altered_is_one_line_at_every_door(
+    checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture, change: dict, message: str
+) -> None:
+    import torch
+
+    saved = torch.load(checkpoint, weights_only=True)
+    saved["TextFilesDataModule"] |= change
+    altered = tmp_path / "altered.ckpt"
+    torch.save(saved, altered)
+    doors = {
+        "predict": lambda: predict_main(["--ckpt", str(altered), "--text", "wheat corn"]),
+        "test": lambda: lightning_main(door_args(altered, tmp_path / "evaluation"), command="test"),
+        "export": lambda: export.main(["--ckpt", str(altered), "--out", str(tmp_path / "m.onnx")]),
+    }
+    for door in doors.values():
+        last, _ = one_line_error(door, capsys)
+        assert last == f"error: {altered}: {message}; it was not written by this package's fit, or was altered" or (
+            message in last
+        ), last
+    assert not (tmp_path / "m.onnx").exists() and not (tmp_path / "evaluation").exists()

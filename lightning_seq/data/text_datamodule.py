@@ -220,15 +220,16 @@ class TextFilesDataModule(PaddedBatchesDataModule):
             self._training_rows()
 
     def _read_encoding(self, checkpoint: str) -> None:
-        state = read_checkpoint(checkpoint).get(STATE_KEY)
-        if state is None or "words" not in state:
+        saved = read_checkpoint(checkpoint)
+        state = saved.get(STATE_KEY)
+        if not isinstance(state, dict) or "words" not in state:
             raise BadCheckpoint(f"{checkpoint} holds no vocabulary: it was not trained with a TextFilesDataModule")
-        self._words, self._labels, self._multi = (
-            list(state["words"]),
-            tuple(state["labels"]),
-            bool(state["multi_label"]),
-        )
-        self._subword = state.get("subword")
+        words, labels, multi, subword = (state.get(key) for key in ("words", "labels", "multi_label", "subword"))
+        model = saved.get("hyper_parameters") if isinstance(saved.get("hyper_parameters"), dict) else {}
+        problem = _encoding_problem(words, labels, multi, subword, model)
+        if problem:
+            raise BadCheckpoint(f"{checkpoint}: {problem}; it was not written by this package's fit, or was altered")
+        self._words, self._labels, self._multi, self._subword = list(words), tuple(labels), multi, subword
 
     def text_tokenizer(self) -> WordTokenizer | SubwordTokenizer:
         """Raw text -> ids as the training data was encoded (for predict and serving)."""
@@ -458,3 +459,20 @@ def _held_out(rows: int, fraction: float, seed: int) -> np.ndarray:
     if fraction:
         mask[np.random.default_rng(seed).permutation(rows)[: round(rows * fraction)]] = True
     return mask
+
+
+def _encoding_problem(words: object, labels: object, multi: object, subword: object, model: dict) -> str | None:
+    """What is wrong with a checkpoint's vocabulary and labels (a stranger's checkpoint may hold anything), or None."""
+    if not isinstance(words, list) or not all(isinstance(word, str) for word in words):
+        return "its vocabulary is not a list of words"
+    if not isinstance(labels, list) or len(labels) < 2 or not all(isinstance(label, str) for label in labels):
+        return "its labels are not a list of two or more names"
+    if len(set(labels)) != len(labels):
+        return "its labels repeat a name"
+    if not isinstance(multi, bool) or not (subword is None or isinstance(subword, str)):
+        return "its multi_label or subword setting has the wrong type"
+    if model.get("num_classes") not in (None, len(labels)):
+        return f"it names {len(labels)} labels for a model of {model['num_classes']} classes"
+    if model.get("vocab_size") not in (None, len(words) + INDEX_FROM):
+        return f"its vocabulary of {len(words):,} words does not fit a model of vocab_size {model['vocab_size']}"
+    return None

@@ -82,6 +82,8 @@ def reading_checkpoint_file(setting: str, path: object, fmt: str, what: str, fix
         raise BadCheckpoint(f"the checkpoint names {setting} {shown}, which {problem}; {fix}")
     try:
         yield
+    except BadCheckpoint:  # about the checkpoint itself (its vocabulary, labels, sizes): it quotes no file
+        raise
     except (UserError, OSError, UnicodeError) as error:
         raise BadCheckpoint(
             f"the checkpoint names {setting} {shown}, which cannot be used as the run's {what} data "

@@ -61,7 +61,7 @@ class TopicPredictor:
         models = (model,) if isinstance(model, SequenceClassifier) else tuple(model)
         for member in models:
             if len(topic_names) != member.hparams.num_classes:
-                raise ValueError(
+                raise BadCheckpoint(
                     f"{len(topic_names)} topic names for a model with {member.hparams.num_classes} classes"
                 )
             if tokenizer.vocab_size != member.hparams.vocab_size:
