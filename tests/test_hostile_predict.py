@@ -293,3 +293,34 @@ def test_top_k_defaults_to_every_label_of_a_model_with_fewer_than_three(
     assert [topic["topic"] for topic in json.loads(out)["topics"]] in (LABELS, LABELS[::-1])
     status, _, err = predict(capsys, "--ckpt", str(checkpoint), "--text", "wheat", "--top_k", "3")
     assert_refused(status, err, "top_k must be in [1, 2], got 3")  # asked for explicitly: still refused
+
+
+def test_a_file_that_never_ends_blocks_or_is_huge_is_refused_before_it_is_read(
+    checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--file /dev/zero`` read 9.7 GB in 18 s; a FIFO would block; a huge file belongs to --input/--output."""
+    from lightning_seq.cli import predict
+
+    fifo = tmp_path / "fifo.txt"
+    os.mkfifo(fifo)
+    device = "is not a regular file (a device, FIFO or socket)"
+    for path, message in (("/dev/zero", device), (fifo, device), (tmp_path, "is a folder")):
+        with pytest.raises(SystemExit) as stopped:
+            predict_main(["--ckpt", str(checkpoint), "--file", str(path)])
+        assert stopped.value.code == 2
+        assert capsys.readouterr().err.strip() == f"error: --file {path} {message}; give a text file, one text per line"
+    big = tmp_path / "big.txt"
+    big.write_text("wheat corn\n" * 20)
+    monkeypatch.setattr(predict, "MAX_TEXT_BYTES", 100)
+    with pytest.raises(SystemExit):
+        predict_main(["--ckpt", str(checkpoint), "--file", str(big)])
+    assert "use --input FILE --output FILE.jsonl" in capsys.readouterr().err
+
+
+def test_a_refusal_quotes_words_and_counts_texts_within_bounds(checkpoint: Path, capsys: pytest.CaptureFixture) -> None:
+    """A text of one 1 MB unknown word came back whole in the message (30 MB for a 30 MB line)."""
+    texts = ["q" * 1_000_000] + [f"zzqx{number}" for number in range(30)]
+    with pytest.raises(SystemExit):
+        predict_main(["--ckpt", str(checkpoint), *(arg for text in texts for arg in ("--text", text))])
+    err = capsys.readouterr().err
+    assert len(err) < 3000 and "and 21 more" in err, err[:500]

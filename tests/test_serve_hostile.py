@@ -106,7 +106,7 @@ def test_a_huge_text_is_not_echoed_back_whole(server: Server) -> None:
     status, detail = post(server, json.dumps({"texts": ["wheat prices", spaces]}).encode())
     assert status == 422 and len(detail) < 400, detail[:500]
     assert detail.startswith("cannot classify: text 2: empty text '    ")
-    assert "characters cut" in detail and detail.endswith("it has no words (after removing punctuation) to classify")
+    assert detail.endswith("'...: it has no words (after removing punctuation) to classify")  # a short excerpt
 
     words = ["qqzx" * 2_500] * 200  # 200 texts of one unknown 10,000-character word
     status, detail = post(server, json.dumps({"texts": words}).encode())

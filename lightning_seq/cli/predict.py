@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import codecs
 import json
+import stat
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,10 +20,23 @@ from lightning_seq.inference.file_predictions import FileSummary, check_output, 
 from lightning_seq.inference.loading import data_settings
 from lightning_seq.inference.predictor import TopicPrediction, TopicPredictor
 
+# --file and stdin are read whole; a larger file goes through --input/--output, which streams it.
+MAX_TEXT_BYTES = 256 * 2**20
+_STREAM_IT = "use --input FILE --output FILE.jsonl, which reads it a chunk at a time"
+
 
 def read_text_file(path: Path) -> str:
-    """A text file as editors save it: UTF-8 with or without a byte-order mark, or UTF-16 with one."""
+    """A text file as editors save it: UTF-8 with or without a byte-order mark, or UTF-16 with one.
+
+    Only a regular file is read: a device such as /dev/zero never ends and a FIFO blocks.
+    """
     try:
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            kind = "a folder" if stat.S_ISDIR(info.st_mode) else "not a regular file (a device, FIFO or socket)"
+            raise BadValue(f"--file {path} is {kind}; give a text file, one text per line")
+        if info.st_size > MAX_TEXT_BYTES:
+            raise BadValue(f"--file {path} holds {info.st_size:,} bytes, more than --file reads at once; {_STREAM_IT}")
         payload = path.read_bytes()
     except FileNotFoundError:
         raise MissingFile(f"--file {path} does not exist") from None
@@ -66,7 +80,12 @@ def _read_texts(args: Namespace) -> list[tuple[int, str]]:
     if sys.stdin is None or sys.stdin.closed or sys.stdin.isatty():
         raise BadValue("no input: give --text TEXT, --file FILE (one text per line), or pipe text to stdin")
     if hasattr(sys.stdin, "buffer"):  # the bytes, so that stdin is decoded as a file is
-        return numbered_lines(decode_text(sys.stdin.buffer.read(), "stdin"), "stdin")
+        payload = sys.stdin.buffer.read(MAX_TEXT_BYTES + 1)
+        if len(payload) > MAX_TEXT_BYTES:
+            raise BadValue(
+                f"stdin holds more than {MAX_TEXT_BYTES:,} bytes, more than predict reads at once; {_STREAM_IT}"
+            )
+        return numbered_lines(decode_text(payload, "stdin"), "stdin")
     return numbered_lines(sys.stdin.read().removeprefix("\ufeff"), "stdin")
 
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from lightning_seq.data.sequences import OOV_ID, START_ID
 from lightning_seq.data.tokenizer import _TYPOGRAPHIC, FILTERS, EncodedText, split_words
-from lightning_seq.errors import BadValue
+from lightning_seq.errors import BadValue, excerpt
 
 Kind = Literal["bpe", "wordpiece"]
 SPECIAL = ["[PAD]", "[START]", "[UNK]"]  # ids 0, 1, 2: PAD_ID, START_ID, OOV_ID
@@ -75,7 +75,7 @@ class SubwordTokenizer:
     def encode(self, text: str) -> EncodedText:
         words = split_words(text)
         if not words:
-            raise ValueError(f"empty text {text!r}: it has no words (after removing punctuation) to classify")
+            raise ValueError(f"empty text {excerpt(text)}: it has no words (after removing punctuation) to classify")
         encoding = self.tokenizer.encode(text)
         ids = np.array([START_ID, *encoding.ids], dtype=np.int64)
         unknown_words = {word for word, token in zip(encoding.word_ids, encoding.ids, strict=True) if token == OOV_ID}

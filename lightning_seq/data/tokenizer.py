@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lightning_seq.data.sequences import INDEX_FROM, OOV_ID, START_ID, limit_vocabulary
+from lightning_seq.errors import excerpt
 
 FILTERS = '!"#$%&()*+,-./:;<=>?@[\\]^_`{|}~\t\n'  # Keras text_to_word_sequence's default filters
 # Typographic quotes and apostrophes (word processors, other languages' conventions), read as the ASCII ones the
@@ -69,7 +70,7 @@ class WordTokenizer:
         """Raises ``ValueError`` for a text without words: the start token alone would still get a topic."""
         words = split_words(text)
         if not words:
-            raise ValueError(f"empty text {text!r}: it has no words (after removing punctuation) to classify")
+            raise ValueError(f"empty text {excerpt(text)}: it has no words (after removing punctuation) to classify")
         ranks = np.array([self.word_index.get(word, OOV_ID - INDEX_FROM) for word in words], dtype=np.int64)
         ids = limit_vocabulary(np.concatenate([[START_ID], ranks + INDEX_FROM]), self.vocab_size, self.skip_top)
         unknown = tuple(word for word, token in zip(words, ids[1:], strict=True) if token == OOV_ID)

@@ -21,10 +21,12 @@ import torch
 
 from lightning_seq.data.sequences import Ragged, pad_sequences
 from lightning_seq.data.tokenizer import EncodedText, WordTokenizer
-from lightning_seq.errors import BadCheckpoint, BadValue
+from lightning_seq.errors import BadCheckpoint, BadValue, excerpt
 from lightning_seq.inference.loading import ensemble_encoding, load_model
 from lightning_seq.training.module import SequenceClassifier
 from lightning_seq.training.thresholds import decide
+
+MAX_PROBLEMS = 10  # texts a refusal names; the rest are counted
 
 
 @dataclass(frozen=True)
@@ -110,13 +112,17 @@ class TopicPredictor:
                 continue
             if refuse_unknown and item.known == 0:
                 problems.append(
-                    f"text {number}: none of its words {list(item.words)[:10]} is in the model's vocabulary "
+                    f"text {number}: none of its words [{', '.join(excerpt(word) for word in item.words[:10])}] is in "
+                    "the model's vocabulary "
                     f"({self.tokenizer.vocab_size:,} ids), so any label would be a guess; give text like the "
                     "training texts"
                 )
             encoded.append(item)
         if problems:
-            raise BadValue("cannot classify:\n  " + "\n  ".join(problems))
+            shown = problems[:MAX_PROBLEMS] + [f"and {len(problems) - MAX_PROBLEMS:,} more"] * (
+                len(problems) > MAX_PROBLEMS
+            )
+            raise BadValue("cannot classify:\n  " + "\n  ".join(shown))
         return encoded
 
     @property
