@@ -99,7 +99,11 @@ class TopicPredictor:
         return cls(models, first.tokenizer, first.label_names, first.maxlen, first.truncating)
 
     def encode(
-        self, texts: Sequence[str], numbers: Sequence[int] | None = None, refuse_unknown: bool = True
+        self,
+        texts: Sequence[str],
+        numbers: Sequence[int] | None = None,
+        refuse_unknown: bool = True,
+        max_problems: int = MAX_PROBLEMS,
     ) -> list[EncodedText]:
         """Every text's encoding; one ``ValueError`` naming (by ``numbers``) every text that is empty, or (with
         ``refuse_unknown``) whose words are all unknown."""
@@ -119,9 +123,8 @@ class TopicPredictor:
                 )
             encoded.append(item)
         if problems:
-            shown = problems[:MAX_PROBLEMS] + [f"and {len(problems) - MAX_PROBLEMS:,} more"] * (
-                len(problems) > MAX_PROBLEMS
-            )
+            more = len(problems) - max_problems
+            shown = problems[:max_problems] + ([f"and {more:,} more texts"] if more > 0 else [])
             raise BadValue("cannot classify:\n  " + "\n  ".join(shown))
         return encoded
 

@@ -92,7 +92,7 @@ def create_app(settings: ServeSettings, predictor: TopicPredictor | None = None)
         top_k = model.default_top_k if request.top_k is None else request.top_k
         try:
             model.check_top_k(top_k)
-            encoded = model.encode(request.texts)
+            encoded = model.encode(request.texts, max_problems=FEW)
         except UserError as error:
             raise HTTPException(422, _one_line(str(error))) from None
         try:
@@ -289,9 +289,9 @@ def _where(location: tuple) -> str:
 
 def _one_line(message: str) -> str:
     """``"cannot classify:\n  text 1: ...\n  text 2: ..."`` -> ``"cannot classify: text 1: ...; text 2: ..."``,
-    each line cut to :data:`LINE_LIMIT` characters (a line may quote a whole text), the first :data:`FEW` only."""
+    each line cut to :data:`LINE_LIMIT` characters (the predictor names at most :data:`FEW` texts here)."""
     head, *rest = [_bounded(line.strip()) for line in message.splitlines() if line.strip()]
-    return f"{head} {_first_few(rest, 'texts')}" if rest else head
+    return f"{head} {'; '.join(rest)}" if rest else head
 
 
 def _checkpoint_info(path: Path) -> dict[str, Any]:
