@@ -363,3 +363,14 @@ def test_a_text_files_fit_without_a_training_file_is_one_line(tmp_path: Path, ca
         fit_script_main(["--data", "TextFilesDataModule", "--trainer.default_root_dir", str(tmp_path)])
     assert stopped.value.code == 2
     assert _one_error_line(capsys.readouterr().err, tmp_path).startswith("--data.train_file is required")
+
+
+def test_a_fit_that_would_test_without_a_test_file_is_refused_before_training(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It trained the whole run, then said there was no test file."""
+    train = tmp_path / "train.csv"
+    train.write_text("text,label\n" + "wheat corn rose,grain\noil fell,crude\n" * 6)
+    message = refused_in_process(tmp_path, capsys, train)
+    assert message.startswith("no --data.test_file to test the best checkpoint on after fitting")
+    assert message.endswith("or pass --test_after_fit false to fit only")

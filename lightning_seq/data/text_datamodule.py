@@ -179,8 +179,13 @@ class TextFilesDataModule(PaddedBatchesDataModule):
         after training: a bad row there would cost the whole training and leave a run behind. Read up front, it is
         refused before the run writes anything; ``setup`` then finds the datasets ready.
         """
+        if test and self.hparams.test_file is None:
+            raise BadValue(
+                "no --data.test_file to test the best checkpoint on after fitting; give one (CSV, TSV, JSONL, folder, "
+                "fastText), or pass --test_after_fit false to fit only"
+            )
         self.setup("fit")
-        if test and self.hparams.test_file is not None:
+        if test:
             self.setup("test")
 
     def state_dict(self) -> dict:
