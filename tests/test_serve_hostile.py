@@ -226,6 +226,7 @@ def test_past_limit_concurrency_a_request_gets_503_until_idle_connections_are_cl
         (["--allowed_hosts", "http://proxy.example"], "--allowed_hosts 'http://proxy.example': give a host name"),
         (["--allowed_hosts", "proxy.example:8080"], "without scheme or port"),
         (["--allowed_hosts", "a*.example.com"], "*.example.com for its subdomains, or * for any"),
+        (["--allowed_hosts", "*."], "*.example.com for its subdomains, or * for any"),  # it matched nothing
         (["--header_timeout", "0"], 'Parser key "header_timeout"'),
         (["--body_timeout", "7200"], 'Parser key "body_timeout"'),
         (["--limit_concurrency", "0"], 'Parser key "limit_concurrency"'),

@@ -242,13 +242,21 @@ def _check_host_name(name: str) -> None:
         return
     except ValueError:
         pass
-    wildcard_ok = name == "*" or (name.startswith("*.") and "*" not in name[1:])
-    plain_ok = bool(name) and "*" not in name and not any(char in name for char in ":/ ") and name.isprintable()
+    domain = name[2:] if name.startswith("*.") else None
+    wildcard_ok = name == "*" or (domain is not None and _plain_host(domain))
+    plain_ok = _plain_host(name)
     if not (wildcard_ok or plain_ok):
         raise BadValue(
             f"--allowed_hosts {name!r}: give a host name as clients send it, without scheme or port "
             "(api.example.com), *.example.com for its subdomains, or * for any"
         )
+
+
+def _plain_host(name: str) -> bool:
+    """A name a Host header can carry: no wildcard, scheme, port or space, no empty label (``a..b``; a final dot,
+    ``example.com.``, is allowed)."""
+    labels = name.removesuffix(".").split(".")
+    return bool(name) and all(labels) and not any(char in name for char in "*:/ ") and name.isprintable()
 
 
 def _check_port_free(host: str, port: int) -> None:
