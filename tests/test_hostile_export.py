@@ -121,8 +121,8 @@ def test_a_full_disk_leaves_no_partial_model_and_the_earlier_export_intact(
         )
         assert result.returncode == 2, result.stderr[-2000:]
         assert result.stderr.strip().splitlines() == [
-            f"error: cannot write {target}: the disk is full or a size limit was reached (File too large); "
-            "nothing was written: free some space or give --out another place"
+            f"error: cannot write {target}: the file grew past the size this system allows (ulimit -f, or the file "
+            "system's limit); write elsewhere; nothing was written under that name"
         ]
     assert digest(out) == model and digest(Path(f"{out}.json")) == contract
     assert sorted(path.name for path in out.parent.iterdir()) == [out.name, f"{out.name}.json"]  # no temporaries

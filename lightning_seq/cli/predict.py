@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import codecs
 import json
+import os
 import stat
 import sys
 from collections.abc import Sequence
@@ -30,16 +31,11 @@ def read_text_file(path: Path) -> str:
 
     Only a regular file is read: a device such as /dev/zero never ends and a FIFO blocks.
     """
+    info = regular_file(path, "--file", "a text file, one text per line")
+    if info.st_size > MAX_TEXT_BYTES:
+        raise BadValue(f"--file {path} holds {info.st_size:,} bytes, more than --file reads at once; {_STREAM_IT}")
     try:
-        info = path.stat()
-        if not stat.S_ISREG(info.st_mode):
-            kind = "a folder" if stat.S_ISDIR(info.st_mode) else "not a regular file (a device, FIFO or socket)"
-            raise BadValue(f"--file {path} is {kind}; give a text file, one text per line")
-        if info.st_size > MAX_TEXT_BYTES:
-            raise BadValue(f"--file {path} holds {info.st_size:,} bytes, more than --file reads at once; {_STREAM_IT}")
         payload = path.read_bytes()
-    except FileNotFoundError:
-        raise MissingFile(f"--file {path} does not exist") from None
     except OSError as error:
         raise BadValue(f"cannot read --file {path} ({error.strerror or error})") from None
     return decode_text(payload, str(path))
@@ -224,14 +220,23 @@ def top_k(args: Namespace, predictor: TopicPredictor) -> int:
 
 
 def check_input(path: Path) -> None:
-    """``--input`` must be a regular file (or a link to one): a folder, a device such as /dev/zero or a FIFO is
-    refused before anything is read (a FIFO would block, a device never ends)."""
-    if not path.exists():
-        raise MissingFile(f"--input {path} does not exist; give a CSV/TSV, JSON lines or .txt file")
-    if path.is_dir():
-        raise BadValue(f"--input {path} is a folder; give a CSV/TSV, JSON lines or .txt file")
-    if not path.is_file():
-        raise BadValue(f"--input {path} is not a regular file (a device, FIFO or socket); give a file on disk")
+    regular_file(path, "--input", "a CSV/TSV, JSON lines or .txt file")
+
+
+def regular_file(path: Path, flag: str, wanted: str) -> os.stat_result:
+    """``os.stat`` of the file ``flag`` names, refused unless it is a regular file (or a link to one): a folder, a
+    device such as /dev/zero or a FIFO is refused before anything is read (a FIFO would block, a device never ends)."""
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise MissingFile(f"{flag} {path} does not exist; give {wanted}") from None
+    except OSError as error:
+        raise BadValue(f"cannot read {flag} {path} ({error.strerror or error}); give {wanted}") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise BadValue(f"{flag} {path} is a folder; give {wanted}")
+    if not stat.S_ISREG(info.st_mode):
+        raise BadValue(f"{flag} {path} is not a regular file (a device, FIFO or socket); give {wanted}")
+    return info
 
 
 def _trained(settings: dict, key: str, flag: str) -> str | None:

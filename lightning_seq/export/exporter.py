@@ -16,7 +16,6 @@ unrolls ``rnn_tanh`` over time and fixes the batch size; checked with torch 2.13
 from __future__ import annotations
 
 import copy
-import errno
 import io
 import json
 import os
@@ -31,7 +30,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from lightning_seq.data.files import same_file
+from lightning_seq.data.files import not_writable, same_file
 from lightning_seq.errors import BadValue, NotWritable
 from lightning_seq.inference.loading import data_settings, ensemble_encoding, load_model
 from lightning_seq.nn.classifier import RecurrentClassifier, check_batch
@@ -43,8 +42,6 @@ SUFFIXES: dict[str, str] = {"onnx": ".onnx", "torchscript": ".pt"}
 # The file names each format may have: load_exported (and onnxruntime users) tell the format by the suffix.
 ACCEPTED_SUFFIXES: dict[str, tuple[str, ...]] = {"onnx": (".onnx",), "torchscript": (".pt", ".pth", ".torchscript")}
 ONNX_OPSET = 17
-# A write that fails for lack of room: no space, a file-size limit, a quota.
-_FULL = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
 
 
 Network = RecurrentClassifier | EnsembleClassifier
@@ -133,7 +130,7 @@ def export_model(
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise NotWritable(f"cannot write {path} ({error.strerror or error}); give --out a writable place") from None
+        raise not_writable(path, error) from None
     wrapper = ExportableClassifier(net)
     model = _serialized(wrapper, fmt)
     classes = net.num_classes if isinstance(net, EnsembleClassifier) else net.head.out_features
@@ -159,14 +156,10 @@ def export_model(
         os.replace(staged, path)
         os.replace(sidecar(staged), sidecar(path))
         moved = True
+    except NotWritable:
+        raise
     except OSError as error:
-        if isinstance(error, NotWritable):
-            raise
-        reason = "the disk is full or a size limit was reached" if error.errno in _FULL else "it cannot be written"
-        raise NotWritable(
-            f"cannot write {path}: {reason} ({error.strerror or type(error).__name__}); nothing was written: "
-            "free some space or give --out another place"
-        ) from None
+        raise not_writable(path, error) from None
     finally:
         if staging is not None:
             shutil.rmtree(staging, ignore_errors=True)
