@@ -109,6 +109,7 @@ class TextFilesDataModule(PaddedBatchesDataModule):
         self._subword: str | None = None  # a trained subword tokenizer's JSON
         self._fitted: tuple[Ragged, np.ndarray] | None = None  # the training file's rows and the held-out ones
         self._keys: np.ndarray | None = None  # each training-file row's text key (see _text_key), once read
+        self._file_keys: dict[str, np.ndarray] = {}  # the same of the val_file / test_file, read as they are encoded
         self._overlap: dict[str, tuple[int, int]] = {}  # split -> (its texts also in training, its texts)
 
     # -- what the model is built from (read lazily: the CLI links these at instantiation) --------------------
@@ -300,17 +301,19 @@ class TextFilesDataModule(PaddedBatchesDataModule):
         """Count the validation and test texts that also occur in the training rows, and warn about any.
 
         A test text seen in training scores as if the model generalised to it. Texts are compared by a 64-bit
-        key of their words (see :func:`_text_key`); the validation and test files are read once more for it.
+        key of their words (see :func:`_text_key`), taken as the validation and test files are encoded (each is read
+        once: the test file is encoded now, and the test after fitting reuses it).
         """
         if self._keys is None or self._overlap:  # nothing read from the training file here (a checkpoint's)
             return
         hp = self.hparams
         _, held_out = self._training_rows()
         training = np.unique(self._keys[~held_out])
-        splits = {"val": (hp.val_file, None if hp.val_file else self._keys[held_out]), "test": (hp.test_file, None)}
+        if hp.test_file is not None:
+            self.setup("test")  # encodes the test file now, once: its keys come with it, and the test reuses it
+        validation = self._file_keys.get("val_file") if hp.val_file else self._keys[held_out]
+        splits = {"val": (hp.val_file, validation), "test": (hp.test_file, self._file_keys.get("test_file"))}
         for split, (path, keys) in splits.items():
-            if keys is None and path is not None:
-                keys = np.fromiter((_text_key(row.text) for row in self._rows(path)), dtype=np.int64)
             if keys is None or not len(keys):
                 continue
             shared = int(np.isin(keys, training).sum())
@@ -372,6 +375,7 @@ class TextFilesDataModule(PaddedBatchesDataModule):
                 )
             labels.add(row)
             texts.append(row.text)
+        self._file_keys[setting] = np.fromiter(map(_text_key, texts), dtype=np.int64, count=len(texts))
         targets = labels.array(self.label_names, self.multi_label)
         if self._subword:
             return ids_to_ragged(SubwordTokenizer(self._subword).encode_many(texts), targets)
